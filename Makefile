@@ -1,0 +1,54 @@
+# alloy - the two commands: `make run` and `make test`. Both install what they
+# need (scripts/deps.sh), configure, build and run.
+JOBS    ?= 2
+CMAKE   ?= cmake
+BUILD   ?= build
+GEN     := -G "Unix Makefiles"
+comma   := ,
+
+.PHONY: all deps build run test test-main test-nostats test-asan test-tsan bench format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+# configure+build one tree: $(call build_tree,dir,cmake-args)
+define build_tree
+	@$(CMAKE) -S . -B $(1) $(GEN) $(2) >/dev/null
+	@$(CMAKE) --build $(1) -j $(JOBS)
+endef
+
+build: deps
+	$(call build_tree,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+
+run: build
+	@$(BUILD)/examples/quickstart
+	@$(BUILD)/bench/bench_heap --quick
+
+test: deps test-main test-nostats test-asan test-tsan
+	@echo "make test: all suites passed"
+
+test-main: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-nostats: deps
+	$(call build_tree,build-nostats,-DALLOY_STATS=OFF -DALLOY_BUILD_BENCH=OFF)
+	cd build-nostats && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	$(call build_tree,build-asan,-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DALLOY_BUILD_BENCH=OFF "-DCMAKE_C_FLAGS=-fsanitize=address$(comma)undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer")
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -LE no-asan
+
+test-tsan: deps
+	$(call build_tree,build-tsan,-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DALLOY_BUILD_BENCH=OFF "-DCMAKE_C_FLAGS=-fsanitize=thread")
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -LE no-tsan
+
+bench: build
+	@$(BUILD)/bench/bench_heap
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')
+
+clean:
+	rm -rf $(BUILD) build-nostats build-asan build-tsan

@@ -1,0 +1,51 @@
+/* alloy/common.h - export and attribute macros shared by every alloy header.
+ *
+ * Nothing here allocates; it only spells attributes once so the other headers
+ * can stay one declaration per line.
+ */
+#ifndef ALLOY_COMMON_H
+#define ALLOY_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <alloy/config.h>
+
+#if defined(ALLOY_STATIC_DEFINE)
+#define ALLOY_API
+#elif defined(__GNUC__)
+#define ALLOY_API __attribute__((visibility("default")))
+#else
+#define ALLOY_API
+#endif
+
+#if defined(__GNUC__)
+#define ALLOY_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ALLOY_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define ALLOY_MALLOC_ATTR __attribute__((malloc))
+#define ALLOY_ALLOC_SIZE(n) __attribute__((alloc_size(n)))
+#define ALLOY_ALLOC_SIZE2(n, m) __attribute__((alloc_size(n, m)))
+#define ALLOY_ALLOC_ALIGN(n) __attribute__((alloc_align(n)))
+#define ALLOY_NODISCARD __attribute__((warn_unused_result))
+#else
+#define ALLOY_LIKELY(x) (x)
+#define ALLOY_UNLIKELY(x) (x)
+#define ALLOY_MALLOC_ATTR
+#define ALLOY_ALLOC_SIZE(n)
+#define ALLOY_ALLOC_SIZE2(n, m)
+#define ALLOY_ALLOC_ALIGN(n)
+#define ALLOY_NODISCARD
+#endif
+
+#ifdef __cplusplus
+#define ALLOY_EXTERN_C_BEGIN extern "C" {
+#define ALLOY_EXTERN_C_END }
+#define ALLOY_NOEXCEPT noexcept
+#else
+#define ALLOY_EXTERN_C_BEGIN
+#define ALLOY_EXTERN_C_END
+#define ALLOY_NOEXCEPT
+#endif
+
+#endif /* ALLOY_COMMON_H */

@@ -1,0 +1,77 @@
+/* alloy/heap.h - the routed allocation API.
+ *
+ * Every function here is served by one backend (mimalloc, libc, jemalloc or
+ * tcmalloc), chosen at build time and overridable once at process start with
+ * ALLOY_BACKEND=<name> in the environment. Plain malloc/free are never touched
+ * unless the program links liballoy-override (see docs/api.md).
+ *
+ * Contract, as libc's:
+ * - alloy_malloc(0) returns a unique pointer that alloy_free accepts.
+ * - Failure returns NULL with errno = ENOMEM (too large, out of memory,
+ *   count * size overflow) or EINVAL (alignment not a power of two); the
+ *   handler set with alloy_set_error_handler is told first.
+ * - alloy_free(NULL) does nothing. A pointer must be freed by the same process
+ *   image of alloy that returned it, never by plain free().
+ * - alloy_realloc(p, 0) frees p and returns a fresh zero-size block, so NULL
+ *   from realloc always means failure, with p left intact.
+ */
+#ifndef ALLOY_HEAP_H
+#define ALLOY_HEAP_H
+
+#include <alloy/common.h>
+
+ALLOY_EXTERN_C_BEGIN
+
+/* ---- allocation ---------------------------------------------------------- */
+
+/* Allocate size bytes, aligned for any object type. */
+ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR ALLOY_ALLOC_SIZE(1) void *alloy_malloc(size_t size) ALLOY_NOEXCEPT;
+/* Allocate size zeroed bytes. */
+ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR ALLOY_ALLOC_SIZE(1) void *alloy_zalloc(size_t size) ALLOY_NOEXCEPT;
+/* Allocate count * size zeroed bytes; overflow is ENOMEM (handler sees EOVERFLOW). */
+ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR ALLOY_ALLOC_SIZE2(1, 2) void *alloy_calloc(size_t count, size_t size) ALLOY_NOEXCEPT;
+/* Resize p (NULL: allocate). On failure returns NULL and p is unchanged. */
+ALLOY_API ALLOY_NODISCARD ALLOY_ALLOC_SIZE(2) void *alloy_realloc(void *p, size_t size) ALLOY_NOEXCEPT;
+/* Allocate size bytes aligned to align (a power of two, 1 up to at least 1 MiB). */
+ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR ALLOY_ALLOC_SIZE(1) ALLOY_ALLOC_ALIGN(2) void *alloy_malloc_aligned(size_t size, size_t align) ALLOY_NOEXCEPT;
+/* Resize an aligned block, keeping its alignment. On failure p is unchanged. */
+ALLOY_API ALLOY_NODISCARD ALLOY_ALLOC_SIZE(2) ALLOY_ALLOC_ALIGN(3) void *alloy_realloc_aligned(void *p, size_t size, size_t align) ALLOY_NOEXCEPT;
+/* Copy a NUL-terminated string into a new block. */
+ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR char *alloy_strdup(const char *s) ALLOY_NOEXCEPT;
+/* Copy at most n bytes of s into a new NUL-terminated block. */
+ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR char *alloy_strndup(const char *s, size_t n) ALLOY_NOEXCEPT;
+
+/* ---- release ------------------------------------------------------------- */
+
+/* Free p (NULL is a no-op). */
+ALLOY_API void alloy_free(void *p) ALLOY_NOEXCEPT;
+/* Free p whose requested size was size (from alloy_malloc/zalloc/calloc/realloc). */
+ALLOY_API void alloy_free_sized(void *p, size_t size) ALLOY_NOEXCEPT;
+/* Free p from alloy_malloc_aligned/realloc_aligned with its size and alignment. */
+ALLOY_API void alloy_free_aligned_sized(void *p, size_t size, size_t align) ALLOY_NOEXCEPT;
+
+/* ---- queries and maintenance --------------------------------------------- */
+
+/* Bytes usable at p (>= the size requested); 0 for NULL. */
+ALLOY_API size_t alloy_usable_size(const void *p) ALLOY_NOEXCEPT;
+/* Return free memory to the OS where the backend can; force also flushes caches. */
+ALLOY_API void alloy_collect(bool force) ALLOY_NOEXCEPT;
+/* Name of the backend serving this process: "mimalloc", "libc", "jemalloc", "tcmalloc". */
+ALLOY_API const char *alloy_backend_name(void) ALLOY_NOEXCEPT;
+/* Version string of that backend, e.g. "2.0.9". */
+ALLOY_API const char *alloy_backend_version(void) ALLOY_NOEXCEPT;
+/* True if name is compiled in and its library can be loaded in this process. */
+ALLOY_API bool alloy_backend_available(const char *name) ALLOY_NOEXCEPT;
+/* Space-separated names of the backends compiled into this build. */
+ALLOY_API const char *alloy_backend_list(void) ALLOY_NOEXCEPT;
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* Called with ENOMEM, EINVAL or EOVERFLOW before a routed call returns NULL. */
+typedef void alloy_error_fn(int err, void *arg);
+/* Install fn (NULL: none) with its argument; returns the previous handler. */
+ALLOY_API alloy_error_fn *alloy_set_error_handler(alloy_error_fn *fn, void *arg) ALLOY_NOEXCEPT;
+
+ALLOY_EXTERN_C_END
+
+#endif /* ALLOY_HEAP_H */

@@ -1,0 +1,49 @@
+/* alloy/stats.h - process-wide counters of the routed API.
+ *
+ * Each thread counts into its own cache line with plain stores; a read sums
+ * every live thread plus the totals left by threads that have exited, so no
+ * count is lost and the hot path never touches a shared line. Bytes are the
+ * backend's usable size, counted the same way on allocation and on free, so
+ * after a program frees everything it allocated current_bytes is exactly 0.
+ *
+ * peak_bytes is sampled: each thread folds its net change into a shared total
+ * once it exceeds ALLOY_STATS_PEAK_SLACK bytes, so the peak can read low by at
+ * most that much per thread. Every other field is exact.
+ *
+ * With ALLOY_STATS=OFF at build time every counter is compiled out and
+ * alloy_stats_get returns false with *out zeroed.
+ */
+#ifndef ALLOY_STATS_H
+#define ALLOY_STATS_H
+
+#include <stdio.h>
+
+#include <alloy/common.h>
+
+ALLOY_EXTERN_C_BEGIN
+
+/* Net bytes one thread may drift before its change is folded into the peak. */
+#define ALLOY_STATS_PEAK_SLACK (256u * 1024u)
+
+typedef struct alloy_stats {
+    uint64_t alloc_count;   /* blocks handed out since start or reset */
+    uint64_t free_count;    /* blocks released since start or reset */
+    uint64_t alloc_bytes;   /* usable bytes handed out since start or reset */
+    uint64_t free_bytes;    /* usable bytes released since start or reset */
+    uint64_t current_bytes; /* usable bytes live now (not affected by reset) */
+    uint64_t current_count; /* blocks live now (not affected by reset) */
+    uint64_t peak_bytes;    /* high-water mark of current_bytes (sampled, see above) */
+} alloy_stats;
+
+/* Fill *out with the sums over all threads, live and exited. False if compiled out. */
+ALLOY_API bool alloy_stats_get(alloy_stats *out) ALLOY_NOEXCEPT;
+/* Zero the cumulative counters and restart the peak at the current value. */
+ALLOY_API void alloy_stats_reset(void) ALLOY_NOEXCEPT;
+/* Print the counters as aligned text lines to f. */
+ALLOY_API void alloy_stats_print(FILE *f) ALLOY_NOEXCEPT;
+/* Print the counters as one JSON object (with backend name and version) to f. */
+ALLOY_API void alloy_stats_print_json(FILE *f) ALLOY_NOEXCEPT;
+
+ALLOY_EXTERN_C_END
+
+#endif /* ALLOY_STATS_H */

@@ -1,0 +1,91 @@
+/* libc backend: glibc's malloc family.
+ *
+ * In an override build plain malloc is alloy itself, so this backend calls
+ * glibc's own entry points (__libc_malloc, ...) instead; otherwise it calls the
+ * plain names so that tools interposing malloc (ASan, valgrind, heaptrack)
+ * still see every block.
+ */
+#define _GNU_SOURCE
+#include "../internal.h"
+
+#include <dlfcn.h>
+#include <gnu/libc-version.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef ALLOY_BUILDING_OVERRIDE
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+extern void *__libc_memalign(size_t, size_t);
+#define LIBC_MALLOC __libc_malloc
+#define LIBC_CALLOC __libc_calloc
+#define LIBC_REALLOC __libc_realloc
+#define LIBC_FREE __libc_free
+#define LIBC_MEMALIGN __libc_memalign
+static size_t (*libc_usable_size)(void *);
+#else
+#define LIBC_MALLOC malloc
+#define LIBC_CALLOC calloc
+#define LIBC_REALLOC realloc
+#define LIBC_FREE free
+#define LIBC_MEMALIGN memalign
+#define libc_usable_size malloc_usable_size
+#endif
+
+static void libc_free_sized(void *p, size_t size) {
+    (void)size;
+    LIBC_FREE(p);
+}
+
+static void *libc_malloc_aligned(size_t size, size_t align) { return LIBC_MEMALIGN(align, size); }
+
+static void libc_free_aligned_sized(void *p, size_t size, size_t align) {
+    (void)size;
+    (void)align;
+    LIBC_FREE(p);
+}
+
+static size_t libc_usable(const void *p) { return libc_usable_size((void *)p); }
+
+static void *libc_realloc_aligned(void *p, size_t size, size_t align);
+
+static void libc_collect(bool force) {
+    (void)force;
+    malloc_trim(0);
+}
+
+static const alloy__backend libc_table = {
+    .name = "libc",
+    .malloc = LIBC_MALLOC,
+    .calloc = LIBC_CALLOC,
+    .realloc = LIBC_REALLOC,
+    .free = LIBC_FREE,
+    .free_sized = libc_free_sized,
+    .malloc_aligned = libc_malloc_aligned,
+    .realloc_aligned = libc_realloc_aligned,
+    .free_aligned_sized = libc_free_aligned_sized,
+    .usable_size = libc_usable,
+    .collect = libc_collect,
+    .version = NULL,
+};
+
+static void *libc_realloc_aligned(void *p, size_t size, size_t align) {
+    return alloy__realloc_aligned_by_copy(&libc_table, p, size, align);
+}
+
+bool alloy__libc_load(alloy__backend *be, char *err, size_t errlen) {
+#ifdef ALLOY_BUILDING_OVERRIDE
+    /* Our own malloc_usable_size shadows glibc's; find the next definition. */
+    const alloy__sym syms[] = {{"malloc_usable_size", &libc_usable_size}};
+    if (!alloy__resolve(RTLD_NEXT, "libc", syms, 1, err, errlen)) return false;
+#else
+    (void)err;
+    (void)errlen;
+#endif
+    *be = libc_table;
+    be->version = gnu_get_libc_version();
+    return true;
+}

@@ -1,0 +1,70 @@
+/* tcmalloc backend: gperftools' libtcmalloc_minimal.so.4, loaded with RTLD_LOCAL.
+ *
+ * Like libmimalloc, the library exports malloc itself; the local scope keeps
+ * those names out of the process. alloy calls the tc_* entry points.
+ */
+#define _GNU_SOURCE
+#include "../internal.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+
+#define TCMALLOC_SONAME "libtcmalloc_minimal.so.4"
+
+static void *(*tc_memalign_fn)(size_t align, size_t size);
+static void (*tc_free_fn)(void *p);
+static void (*tc_release_fn)(void);
+static char tc_version_text[32];
+static alloy__backend tc_table;
+
+static void *tc_malloc_aligned(size_t size, size_t align) { return tc_memalign_fn(align, size); }
+
+static void tc_free_aligned_sized(void *p, size_t size, size_t align) {
+    (void)size;
+    (void)align;
+    tc_free_fn(p);
+}
+
+static void *tc_realloc_aligned(void *p, size_t size, size_t align) {
+    return alloy__realloc_aligned_by_copy(&tc_table, p, size, align);
+}
+
+static void tc_collect(bool force) {
+    (void)force;
+    tc_release_fn();
+}
+
+bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
+    void *h = dlopen(TCMALLOC_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (h == NULL) {
+        snprintf(err, errlen, "%s", dlerror());
+        return false;
+    }
+    const char *(*version)(int *, int *, const char **) = NULL;
+    const alloy__sym syms[] = {
+        {"tc_malloc", &be->malloc},
+        {"tc_calloc", &be->calloc},
+        {"tc_realloc", &be->realloc},
+        {"tc_free", &be->free},
+        {"tc_free_sized", &be->free_sized},
+        {"tc_malloc_size", &be->usable_size},
+        {"tc_memalign", &tc_memalign_fn},
+        {"tc_free", &tc_free_fn},
+        {"MallocExtension_ReleaseFreeMemory", &tc_release_fn},
+        {"tc_version", &version},
+    };
+    if (!alloy__resolve(h, TCMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen)) return false;
+    int major = 0, minor = 0;
+    const char *patch = "";
+    version(&major, &minor, &patch);
+    snprintf(tc_version_text, sizeof tc_version_text, "%d.%d%s", major, minor,
+             patch ? patch : "");
+    be->name = "tcmalloc";
+    be->malloc_aligned = tc_malloc_aligned;
+    be->realloc_aligned = tc_realloc_aligned;
+    be->free_aligned_sized = tc_free_aligned_sized;
+    be->collect = tc_collect;
+    be->version = tc_version_text;
+    tc_table = *be;
+    return true;
+}

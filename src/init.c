@@ -1,0 +1,256 @@
+/* src/init.c - choosing and loading the backend, once per process.
+ *
+ * alloy__be starts as a bootstrap table whose every slot initializes alloy and
+ * then forwards to the real table, so the hot path carries no "initialized?"
+ * test. Initialization may itself allocate (dlopen does): in an override build
+ * those calls land back here on the same thread and are served from a small
+ * static buffer, which the override shims recognize when the block is freed.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- diagnostics --------------------------------------------------------- */
+
+void alloy__warn(const char *fmt, ...) {
+    char line[512];
+    int n = snprintf(line, sizeof line, "alloy: ");
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2) len = sizeof line - 2;
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+}
+
+/* ---- bootstrap allocator --------------------------------------------------
+ * Serves allocations made by initialization itself. Bump only; blocks are
+ * never reused. 16-byte header holds the usable size.
+ */
+#define BOOT_SIZE (256u * 1024u)
+static _Alignas(4096) unsigned char boot_buf[BOOT_SIZE];
+static size_t boot_used; /* only touched by the initializing thread */
+
+static void *boot_alloc(size_t size, size_t align) {
+    if (align < 16) align = 16;
+    size_t start = (boot_used + 16 + align - 1) & ~(align - 1);
+    if (size > BOOT_SIZE || start + size > BOOT_SIZE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    boot_used = start + size;
+    memcpy(boot_buf + start - sizeof(size_t), &size, sizeof size);
+    return boot_buf + start;
+}
+
+bool alloy__boot_owns(const void *p) {
+    return (uintptr_t)p - (uintptr_t)boot_buf < (uintptr_t)BOOT_SIZE;
+}
+
+size_t alloy__boot_usable(const void *p) {
+    size_t size;
+    memcpy(&size, (const unsigned char *)p - sizeof(size_t), sizeof size);
+    return size;
+}
+
+/* ---- backend registry ---------------------------------------------------- */
+
+typedef struct backend_slot {
+    const char *name;
+    alloy__backend_load_fn *load;
+    int state; /* 0 untried, 1 loaded, -1 failed */
+    alloy__backend table;
+    char error[200];
+} backend_slot;
+
+static backend_slot slots[] = {
+#if ALLOY_HAVE_MIMALLOC
+    {"mimalloc", alloy__mimalloc_load, 0, {0}, {0}},
+#endif
+    {"libc", alloy__libc_load, 0, {0}, {0}},
+#if ALLOY_HAVE_JEMALLOC
+    {"jemalloc", alloy__jemalloc_load, 0, {0}, {0}},
+#endif
+#if ALLOY_HAVE_TCMALLOC
+    {"tcmalloc", alloy__tcmalloc_load, 0, {0}, {0}},
+#endif
+};
+#define NSLOTS (sizeof slots / sizeof slots[0])
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static backend_slot *find_slot(const char *name) {
+    for (size_t i = 0; i < NSLOTS; i++)
+        if (strcmp(slots[i].name, name) == 0) return &slots[i];
+    return NULL;
+}
+
+/* Caller holds registry_lock (or is the single initializing thread). */
+static const alloy__backend *load_slot(backend_slot *s) {
+    if (s->state == 0) {
+        s->state = s->load(&s->table, s->error, sizeof s->error) ? 1 : -1;
+        if (s->state > 0) s->table.name = s->name;
+    }
+    return s->state > 0 ? &s->table : NULL;
+}
+
+const alloy__backend *alloy__backend_get(const char *name) {
+    alloy__init();
+    backend_slot *s = find_slot(name);
+    if (s == NULL) return NULL;
+    pthread_mutex_lock(&registry_lock);
+    const alloy__backend *be = load_slot(s);
+    pthread_mutex_unlock(&registry_lock);
+    return be;
+}
+
+bool alloy_backend_available(const char *name) {
+    return name != NULL && alloy__backend_get(name) != NULL;
+}
+
+const char *alloy_backend_list(void) {
+    static char list[64];
+    static int done;
+    if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&registry_lock);
+        size_t n = 0;
+        for (size_t i = 0; i < NSLOTS; i++)
+            n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? " " : "", slots[i].name);
+        __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&registry_lock);
+    }
+    return list;
+}
+
+/* ---- initialization ------------------------------------------------------ */
+
+static int init_state; /* 0 not started, 1 running, 2 done */
+static ALLOY_TLS bool in_init;
+
+static void choose_backend(void) {
+    const char *wanted = getenv("ALLOY_BACKEND");
+    const alloy__backend *be = NULL;
+    if (wanted != NULL && *wanted != '\0') {
+        backend_slot *s = find_slot(wanted);
+        if (s == NULL) {
+            alloy__warn("ALLOY_BACKEND=%.40s is not a backend of this build (%s); using %s", wanted,
+                        alloy_backend_list(), ALLOY_DEFAULT_BACKEND);
+        } else if ((be = load_slot(s)) == NULL) {
+            alloy__warn("ALLOY_BACKEND=%s is unavailable (%s); using %s", s->name, s->error,
+                        ALLOY_DEFAULT_BACKEND);
+        }
+    }
+    if (be == NULL) {
+        backend_slot *def = find_slot(ALLOY_DEFAULT_BACKEND);
+        be = load_slot(def);
+        if (be == NULL) {
+            alloy__warn("default backend %s is unavailable (%s); using libc", def->name,
+                        def->error);
+            be = load_slot(find_slot("libc"));
+        }
+    }
+    alloy__be = *be;
+}
+
+void alloy__init(void) {
+    if (ALLOY_LIKELY(__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == 2)) return;
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&init_state, &expected, 1, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        in_init = true;
+        alloy__stats_init();
+        choose_backend();
+        in_init = false;
+        __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
+        return;
+    }
+    if (in_init) return; /* re-entered from our own initialization */
+    while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != 2) sched_yield();
+}
+
+__attribute__((constructor)) static void alloy_constructor(void) { alloy__init(); }
+
+/* ---- the bootstrap table ------------------------------------------------- */
+
+static void *boot_malloc(size_t size) {
+    if (in_init) return boot_alloc(size, 16);
+    alloy__init();
+    return alloy__be.malloc(size);
+}
+
+static void *boot_calloc(size_t count, size_t size) {
+    if (in_init) return boot_alloc(count * size, 16); /* static buffer is zeroed */
+    alloy__init();
+    return alloy__be.calloc(count, size);
+}
+
+static void *boot_malloc_aligned(size_t size, size_t align) {
+    if (in_init) return boot_alloc(size, align);
+    alloy__init();
+    return alloy__be.malloc_aligned(size, align);
+}
+
+static void *boot_realloc(void *p, size_t size) {
+    alloy__init();
+    return alloy__be.realloc(p, size);
+}
+
+static void *boot_realloc_aligned(void *p, size_t size, size_t align) {
+    alloy__init();
+    return alloy__be.realloc_aligned(p, size, align);
+}
+
+static void boot_free(void *p) {
+    if (alloy__boot_owns(p)) return;
+    alloy__init();
+    alloy__be.free(p);
+}
+
+static void boot_free_sized(void *p, size_t size) {
+    if (alloy__boot_owns(p)) return;
+    alloy__init();
+    alloy__be.free_sized(p, size);
+}
+
+static void boot_free_aligned_sized(void *p, size_t size, size_t align) {
+    if (alloy__boot_owns(p)) return;
+    alloy__init();
+    alloy__be.free_aligned_sized(p, size, align);
+}
+
+static size_t boot_usable_size(const void *p) {
+    if (alloy__boot_owns(p)) return alloy__boot_usable(p);
+    alloy__init();
+    return alloy__be.usable_size(p);
+}
+
+static void boot_collect(bool force) {
+    alloy__init();
+    alloy__be.collect(force);
+}
+
+alloy__backend alloy__be = {
+    .name = "(initializing)",
+    .malloc = boot_malloc,
+    .calloc = boot_calloc,
+    .realloc = boot_realloc,
+    .free = boot_free,
+    .free_sized = boot_free_sized,
+    .malloc_aligned = boot_malloc_aligned,
+    .realloc_aligned = boot_realloc_aligned,
+    .free_aligned_sized = boot_free_aligned_sized,
+    .usable_size = boot_usable_size,
+    .collect = boot_collect,
+    .version = "",
+};

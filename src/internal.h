@@ -1,0 +1,135 @@
+/* src/internal.h - private to liballoy: backend tables, counters, init.
+ *
+ * Every symbol declared here is hidden; nothing outside liballoy sees it.
+ */
+#ifndef ALLOY_INTERNAL_H
+#define ALLOY_INTERNAL_H
+
+#include <alloy.h>
+
+#define ALLOY_HIDDEN __attribute__((visibility("hidden")))
+#define ALLOY_TLS __thread __attribute__((tls_model("initial-exec")))
+#define ALLOY_COLD __attribute__((cold, noinline))
+#define ALLOY_CACHE_LINE 64
+
+/* ---- backends -------------------------------------------------------------
+ * One table per backend. Every slot is filled (no NULL checks on the hot
+ * path); callers guarantee: p != NULL for free/usable/realloc, size > 0 is not
+ * required, align is a power of two > alignof(max_align_t) for the aligned
+ * slots. Slots may point straight into the backend library.
+ */
+typedef struct alloy__backend {
+    const char *name;
+    void *(*malloc)(size_t size);
+    void *(*calloc)(size_t count, size_t size);
+    void *(*realloc)(void *p, size_t size);
+    void (*free)(void *p);
+    void (*free_sized)(void *p, size_t size);
+    void *(*malloc_aligned)(size_t size, size_t align);
+    void *(*realloc_aligned)(void *p, size_t size, size_t align);
+    void (*free_aligned_sized)(void *p, size_t size, size_t align);
+    size_t (*usable_size)(const void *p);
+    void (*collect)(bool force);
+    const char *version;
+} alloy__backend;
+
+/* Fill *be for the named backend; false with a reason in err if it can't load. */
+typedef bool alloy__backend_load_fn(alloy__backend *be, char *err, size_t errlen);
+
+ALLOY_HIDDEN bool alloy__libc_load(alloy__backend *be, char *err, size_t errlen);
+#if ALLOY_HAVE_MIMALLOC
+ALLOY_HIDDEN bool alloy__mimalloc_load(alloy__backend *be, char *err, size_t errlen);
+#endif
+#if ALLOY_HAVE_JEMALLOC
+ALLOY_HIDDEN bool alloy__jemalloc_load(alloy__backend *be, char *err, size_t errlen);
+#endif
+#if ALLOY_HAVE_TCMALLOC
+ALLOY_HIDDEN bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen);
+#endif
+
+/* Resolve each name in syms from the dlopen handle h into its slot (a function
+ * pointer of any type); false with a reason in err if one is missing. */
+typedef struct alloy__sym {
+    const char *name;
+    void *slot; /* address of a function pointer */
+} alloy__sym;
+ALLOY_HIDDEN bool alloy__resolve(void *h, const char *lib, const alloy__sym *syms, size_t n,
+                                 char *err, size_t errlen);
+
+/* Shared by backends without an aligned realloc: allocate, copy, free. */
+ALLOY_HIDDEN void *alloy__realloc_aligned_by_copy(const alloy__backend *be, void *p, size_t size,
+                                                  size_t align);
+
+/* The backend serving the routed API. Starts as a table that initializes on
+ * first use, then holds a copy of the chosen backend's table. */
+ALLOY_HIDDEN extern alloy__backend alloy__be;
+
+/* Load (once) and return the named backend, or NULL if it is not available.
+ * The result lives for the life of the process. */
+ALLOY_HIDDEN const alloy__backend *alloy__backend_get(const char *name);
+
+/* Run process-wide initialization if it has not run; safe to call often. */
+ALLOY_HIDDEN void alloy__init(void);
+
+/* Override builds: blocks handed out while initialization itself allocates. */
+ALLOY_HIDDEN bool alloy__boot_owns(const void *p);
+ALLOY_HIDDEN size_t alloy__boot_usable(const void *p);
+
+/* Report err to the installed handler and errno; returns NULL for tail calls. */
+ALLOY_HIDDEN void *alloy__fail(int err, int handler_err);
+
+/* Write one line "alloy: <msg>\n" to stderr without allocating. */
+ALLOY_HIDDEN void alloy__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- counters -------------------------------------------------------------
+ * Owner-only updates use relaxed atomic load + store (plain moves on x86),
+ * so a concurrent reader is race-free without a locked instruction.
+ */
+#if ALLOY_STATS
+typedef struct alloy__tcounters {
+    uint64_t alloc_count;
+    uint64_t free_count;
+    uint64_t alloc_bytes;
+    uint64_t free_bytes;
+    /* Net bytes not yet folded into the shared peak total. Starts far out of
+     * range so the first update takes the slow path, which registers the
+     * thread; set out of range again when the thread has exited. */
+    int64_t pending;
+    struct alloy__tcounters *next, *prev;
+    int state;
+} __attribute__((aligned(ALLOY_CACHE_LINE))) alloy__tcounters;
+
+#define ALLOY__PENDING_UNREGISTERED (INT64_MAX / 2)
+
+ALLOY_HIDDEN extern ALLOY_TLS alloy__tcounters alloy__tc;
+ALLOY_HIDDEN void alloy__counters_slow(int64_t delta, bool is_alloc, uint64_t bytes);
+
+#define ALLOY__RELAXED_ADD(field, n)                                                               \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+
+static inline void alloy__count(bool is_alloc, size_t bytes) {
+    alloy__tcounters *c = &alloy__tc;
+    int64_t pending = c->pending + (is_alloc ? (int64_t)bytes : -(int64_t)bytes);
+    if (ALLOY_UNLIKELY((uint64_t)(pending + ALLOY_STATS_PEAK_SLACK) > 2u * ALLOY_STATS_PEAK_SLACK)) {
+        alloy__counters_slow(pending, is_alloc, bytes);
+        return;
+    }
+    c->pending = pending;
+    if (is_alloc) {
+        ALLOY__RELAXED_ADD(c->alloc_count, 1);
+        ALLOY__RELAXED_ADD(c->alloc_bytes, bytes);
+    } else {
+        ALLOY__RELAXED_ADD(c->free_count, 1);
+        ALLOY__RELAXED_ADD(c->free_bytes, bytes);
+    }
+}
+#define ALLOY__COUNT_ALLOC(bytes) alloy__count(true, (bytes))
+#define ALLOY__COUNT_FREE(bytes) alloy__count(false, (bytes))
+#else
+#define ALLOY__COUNT_ALLOC(bytes) ((void)0)
+#define ALLOY__COUNT_FREE(bytes) ((void)0)
+#endif
+
+ALLOY_HIDDEN void alloy__stats_init(void);
+
+#endif /* ALLOY_INTERNAL_H */

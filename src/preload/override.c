@@ -1,0 +1,86 @@
+/* src/preload/override.c - malloc & co. of the whole process -> the routed API.
+ *
+ * Linked into liballoy-override.so (for LD_PRELOAD or linking) and into
+ * liballoy itself when built with ALLOY_OVERRIDE=ON. glibc supports replacing
+ * its malloc this way: its own internal allocations (stdio, dlopen, TLS) call
+ * these symbols too. Blocks handed out while alloy initializes come from a
+ * static buffer, so free/realloc/usable_size check for those first.
+ */
+#define _GNU_SOURCE
+#include "../internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OVERRIDE __attribute__((visibility("default")))
+
+OVERRIDE void *malloc(size_t size) { return alloy_malloc(size); }
+
+OVERRIDE void *calloc(size_t count, size_t size) { return alloy_calloc(count, size); }
+
+OVERRIDE void free(void *p) {
+    if (ALLOY_UNLIKELY(alloy__boot_owns(p))) {
+        ALLOY__COUNT_FREE(alloy__boot_usable(p));
+        return;
+    }
+    alloy_free(p);
+}
+
+OVERRIDE void cfree(void *p) { free(p); }
+
+OVERRIDE void *realloc(void *p, size_t size) {
+    if (ALLOY_UNLIKELY(p != NULL && alloy__boot_owns(p))) {
+        void *q = alloy_malloc(size);
+        if (q == NULL) return NULL;
+        size_t old = alloy__boot_usable(p);
+        memcpy(q, p, old < size ? old : size);
+        free(p);
+        return q;
+    }
+    return alloy_realloc(p, size);
+}
+
+OVERRIDE void *reallocarray(void *p, size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) return alloy__fail(ENOMEM, EOVERFLOW);
+    return realloc(p, total);
+}
+
+OVERRIDE int posix_memalign(void **out, size_t align, size_t size) {
+    if (align < sizeof(void *) || (align & (align - 1)) != 0) return EINVAL;
+    int saved = errno;
+    void *p = alloy_malloc_aligned(size, align);
+    if (p == NULL) {
+        int err = errno;
+        errno = saved;
+        return err;
+    }
+    *out = p;
+    return 0;
+}
+
+OVERRIDE void *aligned_alloc(size_t align, size_t size) { return alloy_malloc_aligned(size, align); }
+
+OVERRIDE void *memalign(size_t align, size_t size) { return alloy_malloc_aligned(size, align); }
+
+static size_t page_size(void) {
+    static size_t page;
+    if (page == 0) page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+OVERRIDE void *valloc(size_t size) { return alloy_malloc_aligned(size, page_size()); }
+
+OVERRIDE void *pvalloc(size_t size) {
+    size_t page = page_size();
+    size_t rounded = (size + page - 1) & ~(page - 1);
+    if (rounded < size) return alloy__fail(ENOMEM, ENOMEM);
+    return alloy_malloc_aligned(rounded ? rounded : page, page);
+}
+
+OVERRIDE size_t malloc_usable_size(void *p) {
+    if (ALLOY_UNLIKELY(p != NULL && alloy__boot_owns(p))) return alloy__boot_usable(p);
+    return alloy_usable_size(p);
+}

@@ -1,0 +1,1 @@
+# Test directories of the layers above the routed heap; one line per module.
