@@ -157,11 +157,9 @@ __attribute__((destructor)) static void stats_at_exit(void) {
     if (!leak_check) return;
     alloy_stats s;
     sum(&s);
-    if (s.current_count == 0)
-        alloy__warn("leak check: no blocks live at exit");
-    else
-        alloy__warn("leak check: %" PRIu64 " blocks (%" PRIu64 " bytes) still live at exit",
-                    s.current_count, s.current_bytes);
+    alloy__warn("leak check (%s): %" PRIu64 " of %" PRIu64 " blocks (%" PRIu64
+                " bytes) still live at exit",
+                alloy__be.name, s.current_count, s.alloc_count, s.current_bytes);
 }
 
 void alloy__stats_init(void) {
