@@ -39,7 +39,7 @@ static inline bool bad_align(size_t align) { return align == 0 || (align & (alig
 void *alloy_malloc(size_t size) {
     void *p = alloy__be.malloc(size);
     if (ALLOY_UNLIKELY(p == NULL)) return alloy__fail(ENOMEM, ENOMEM);
-    ALLOY__COUNT_ALLOC(alloy__be.usable_size(p));
+    ALLOY__COUNT_ALLOC(alloy__alloc_bytes(&alloy__be, p, size));
     return p;
 }
 
@@ -49,7 +49,7 @@ void *alloy_calloc(size_t count, size_t size) {
         return alloy__fail(ENOMEM, EOVERFLOW);
     void *p = alloy__be.calloc(count, size);
     if (ALLOY_UNLIKELY(p == NULL)) return alloy__fail(ENOMEM, ENOMEM);
-    ALLOY__COUNT_ALLOC(alloy__be.usable_size(p));
+    ALLOY__COUNT_ALLOC(alloy__alloc_bytes(&alloy__be, p, total));
     return p;
 }
 
@@ -59,19 +59,19 @@ void *alloy_malloc_aligned(size_t size, size_t align) {
     if (ALLOY_UNLIKELY(bad_align(align))) return alloy__fail(EINVAL, EINVAL);
     void *p = alloy__be.malloc_aligned(size, align);
     if (ALLOY_UNLIKELY(p == NULL)) return alloy__fail(ENOMEM, ENOMEM);
-    ALLOY__COUNT_ALLOC(alloy__be.usable_size(p));
+    ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, p));
     return p;
 }
 
 void *alloy_realloc(void *p, size_t size) {
     if (p == NULL) return alloy_malloc(size);
 #if ALLOY_STATS
-    size_t old = alloy__be.usable_size(p);
+    size_t old = alloy__usable(&alloy__be, p);
 #endif
     void *q = alloy__be.realloc(p, size + (size == 0));
     if (ALLOY_UNLIKELY(q == NULL)) return alloy__fail(ENOMEM, ENOMEM);
     ALLOY__COUNT_FREE(old);
-    ALLOY__COUNT_ALLOC(alloy__be.usable_size(q));
+    ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));
     return q;
 }
 
@@ -79,12 +79,12 @@ void *alloy_realloc_aligned(void *p, size_t size, size_t align) {
     if (ALLOY_UNLIKELY(bad_align(align))) return alloy__fail(EINVAL, EINVAL);
     if (p == NULL) return alloy_malloc_aligned(size, align);
 #if ALLOY_STATS
-    size_t old = alloy__be.usable_size(p);
+    size_t old = alloy__usable(&alloy__be, p);
 #endif
     void *q = alloy__be.realloc_aligned(p, size + (size == 0), align);
     if (ALLOY_UNLIKELY(q == NULL)) return alloy__fail(ENOMEM, ENOMEM);
     ALLOY__COUNT_FREE(old);
-    ALLOY__COUNT_ALLOC(alloy__be.usable_size(q));
+    ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));
     return q;
 }
 
@@ -109,19 +109,19 @@ char *alloy_strndup(const char *s, size_t n) {
 
 void alloy_free(void *p) {
     if (ALLOY_UNLIKELY(p == NULL)) return;
-    ALLOY__COUNT_FREE(alloy__be.usable_size(p));
+    ALLOY__COUNT_FREE(alloy__usable(&alloy__be, p));
     alloy__be.free(p);
 }
 
 void alloy_free_sized(void *p, size_t size) {
     if (ALLOY_UNLIKELY(p == NULL)) return;
-    ALLOY__COUNT_FREE(alloy__be.usable_size(p));
+    ALLOY__COUNT_FREE(alloy__usable(&alloy__be, p));
     alloy__be.free_sized(p, size);
 }
 
 void alloy_free_aligned_sized(void *p, size_t size, size_t align) {
     if (ALLOY_UNLIKELY(p == NULL)) return;
-    ALLOY__COUNT_FREE(alloy__be.usable_size(p));
+    ALLOY__COUNT_FREE(alloy__usable(&alloy__be, p));
     alloy__be.free_aligned_sized(p, size, align);
 }
 
@@ -166,4 +166,11 @@ bool alloy__resolve(void *h, const char *lib, const alloy__sym *syms, size_t n, 
         memcpy(syms[i].slot, &fn, sizeof fn);
     }
     return true;
+}
+
+void alloy__fill_classes(const alloy__backend *be, uint32_t *table, size_t (*good_size)(size_t)) {
+    void *p = be->malloc(0);
+    table[0] = p ? (uint32_t)be->usable_size(p) : 0;
+    if (p) be->free(p);
+    for (size_t g = 1; g < ALLOY__CLASS_SLOTS; g++) table[g] = (uint32_t)good_size(g * 8);
 }

@@ -31,7 +31,21 @@ typedef struct alloy__backend {
     size_t (*usable_size)(const void *p);
     void (*collect)(bool force);
     const char *version;
+    /* Fast, exact usable sizes for the counters (see alloy__alloc_bytes):
+     * classes[(n + 7) / 8] is the usable size of malloc(n) for n <= ALLOY__CLASS_MAX
+     * (NULL: not a function of n); glibc_chunks: the size can be read from
+     * glibc's chunk header (verified against malloc_usable_size at load). */
+    const uint32_t *classes;
+    bool glibc_chunks;
 } alloy__backend;
+
+#define ALLOY__CLASS_MAX 4096u
+#define ALLOY__CLASS_SLOTS (ALLOY__CLASS_MAX / 8 + 1)
+
+/* Fill table (ALLOY__CLASS_SLOTS entries) from the backend's own "usable size
+ * of a request" function; entry 0 is probed with malloc(0). */
+ALLOY_HIDDEN void alloy__fill_classes(const alloy__backend *be, uint32_t *table,
+                                      size_t (*good_size)(size_t));
 
 /* Fill *be for the named backend; false with a reason in err if it can't load. */
 typedef bool alloy__backend_load_fn(alloy__backend *be, char *err, size_t errlen);
@@ -129,6 +143,25 @@ static inline void alloy__count(bool is_alloc, size_t bytes) {
 #define ALLOY__COUNT_ALLOC(bytes) ((void)0)
 #define ALLOY__COUNT_FREE(bytes) ((void)0)
 #endif
+
+/* Usable size of a live block p, as the counters count it. The header read is
+ * exempt from ASan: the start-up probe reads it to find out whether it is a
+ * glibc header at all (under ASan it is a redzone, so the probe says no). */
+__attribute__((no_sanitize("address"))) static inline size_t alloy__usable(const alloy__backend *be, const void *p) {
+    if (be->glibc_chunks) {
+        /* glibc: the word before the block holds the chunk size | flags
+         * (bit 1: mmapped, which has a 16-byte instead of 8-byte overhead). */
+        size_t h = ((const size_t *)p)[-1];
+        return (h & ~(size_t)7) - ((h & 2) ? 16 : 8);
+    }
+    return be->usable_size(p);
+}
+
+/* Usable size of p just returned for a request of n bytes. */
+static inline size_t alloy__alloc_bytes(const alloy__backend *be, const void *p, size_t n) {
+    if (be->classes != NULL && n <= ALLOY__CLASS_MAX) return be->classes[(n + 7) >> 3];
+    return alloy__usable(be, p);
+}
 
 ALLOY_HIDDEN void alloy__stats_init(void);
 

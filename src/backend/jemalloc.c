@@ -39,6 +39,10 @@ static void je_free_aligned_sized_(void *p, size_t size, size_t align) {
 
 static size_t je_usable_(const void *p) { return sallocx(p, 0); }
 
+static size_t je_good_size_(size_t size) { return nallocx(ZERO_TO_ONE(size), 0); }
+
+static uint32_t je_classes[ALLOY__CLASS_SLOTS];
+
 static void je_collect_(bool force) {
     if (force) mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
     char name[64];
@@ -67,5 +71,7 @@ bool alloy__jemalloc_load(alloy__backend *be, char *err, size_t errlen) {
         .collect = je_collect_,
         .version = version,
     };
+    alloy__fill_classes(be, je_classes, je_good_size_);
+    be->classes = je_classes;
     return true;
 }

@@ -76,6 +76,25 @@ static void *libc_realloc_aligned(void *p, size_t size, size_t align) {
     return alloy__realloc_aligned_by_copy(&libc_table, p, size, align);
 }
 
+/* Can the usable size be read from glibc's chunk header? Only if every probe
+ * agrees with malloc_usable_size: not so under ASan, valgrind or another
+ * malloc interposed in front of glibc's. */
+static bool chunk_headers_readable(const alloy__backend *be) {
+    static const size_t sizes[] = {0, 1, 8, 24, 25, 100, 1000, 4096, 70000, 300000, 2u << 20};
+    static const size_t aligns[] = {0, 64, 4096};
+    alloy__backend probe = *be;
+    probe.glibc_chunks = true;
+    bool ok = true;
+    for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++)
+        for (size_t i = 0; ok && i < sizeof sizes / sizeof sizes[0]; i++) {
+            void *p = aligns[a] ? be->malloc_aligned(sizes[i], aligns[a]) : be->malloc(sizes[i]);
+            if (p == NULL) return false;
+            ok = alloy__usable(&probe, p) == be->usable_size(p);
+            be->free(p);
+        }
+    return ok;
+}
+
 bool alloy__libc_load(alloy__backend *be, char *err, size_t errlen) {
 #ifdef ALLOY_BUILDING_OVERRIDE
     /* Our own malloc_usable_size shadows glibc's; find the next definition. */
@@ -87,5 +106,6 @@ bool alloy__libc_load(alloy__backend *be, char *err, size_t errlen) {
 #endif
     *be = libc_table;
     be->version = gnu_get_libc_version();
+    be->glibc_chunks = chunk_headers_readable(be);
     return true;
 }

@@ -17,6 +17,8 @@ static char mi_version_text[16];
 static void *(*mi_malloc_aligned_at_fn)(size_t size, size_t align, size_t offset);
 static void *(*mi_realloc_aligned_fn)(void *p, size_t size, size_t align);
 static alloy__backend mi_table;
+static size_t (*mi_good_size_fn)(size_t size);
+static uint32_t mi_classes[ALLOY__CLASS_SLOTS];
 
 /* mimalloc 2.0.9 (Debian 12) returns misaligned blocks from mi_malloc_aligned
  * when size == alignment is 256, 512 or 1024 (upstream issue #700): its small
@@ -52,6 +54,7 @@ bool alloy__mimalloc_load(alloy__backend *be, char *err, size_t errlen) {
         {"mi_usable_size", &be->usable_size},
         {"mi_collect", &be->collect},
         {"mi_version", &version},
+        {"mi_good_size", &mi_good_size_fn},
     };
     if (!alloy__resolve(h, MIMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen)) return false;
     int v = version();
@@ -60,6 +63,9 @@ bool alloy__mimalloc_load(alloy__backend *be, char *err, size_t errlen) {
     be->version = mi_version_text;
     be->malloc_aligned = mi_malloc_aligned_;
     be->realloc_aligned = mi_realloc_aligned_;
+    alloy__fill_classes(be, mi_classes, mi_good_size_fn);
+    be->classes = mi_classes;
+    be->glibc_chunks = false;
     mi_table = *be;
     return true;
 }

@@ -16,6 +16,10 @@ static void (*tc_free_fn)(void *p);
 static void (*tc_release_fn)(void);
 static char tc_version_text[32];
 static alloy__backend tc_table;
+static size_t (*tc_nallocx_fn)(size_t size, int flags);
+static uint32_t tc_classes[ALLOY__CLASS_SLOTS];
+
+static size_t tc_good_size(size_t size) { return tc_nallocx_fn(size, 0); }
 
 static void *tc_malloc_aligned(size_t size, size_t align) { return tc_memalign_fn(align, size); }
 
@@ -52,6 +56,7 @@ bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
         {"tc_free", &tc_free_fn},
         {"MallocExtension_ReleaseFreeMemory", &tc_release_fn},
         {"tc_version", &version},
+        {"tc_nallocx", &tc_nallocx_fn},
     };
     if (!alloy__resolve(h, TCMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen)) return false;
     int major = 0, minor = 0;
@@ -65,6 +70,9 @@ bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
     be->free_aligned_sized = tc_free_aligned_sized;
     be->collect = tc_collect;
     be->version = tc_version_text;
+    alloy__fill_classes(be, tc_classes, tc_good_size);
+    be->classes = tc_classes;
+    be->glibc_chunks = false;
     tc_table = *be;
     return true;
 }
