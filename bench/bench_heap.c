@@ -255,7 +255,7 @@ static void print_machine(void) {
     while (f && fgets(line, sizeof line, f))
         if (strncmp(line, "model name", 10) == 0) {
             char *c = strchr(line, ':');
-            snprintf(model, sizeof model, "%s", c ? c + 2 : line);
+            snprintf(model, sizeof model, "%.150s", c ? c + 2 : line);
             model[strcspn(model, "\n")] = '\0';
             break;
         }

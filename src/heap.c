@@ -63,6 +63,22 @@ void *alloy_malloc_aligned(size_t size, size_t align) {
     return p;
 }
 
+#if ALLOY_STATS
+/* alloy_free_sized counts a small block by its size class, so every live small
+ * block must have exactly its class's usable size. malloc guarantees that; a
+ * realloc that shrank a block in place (mimalloc keeps it when shrinking by less
+ * than half) does not, so such a block moves to a fresh one of its class. */
+static void *keep_class_invariant(void *q, size_t size) {
+    if (alloy__be.classes == NULL || size > ALLOY__CLASS_MAX) return q;
+    if (alloy__usable(&alloy__be, q) == alloy__be.classes[(size + 7) >> 3]) return q;
+    void *r = alloy__be.malloc(size);
+    if (r == NULL) return q; /* keep the larger block; it is still a valid result */
+    memcpy(r, q, size);
+    alloy__be.free(q);
+    return r;
+}
+#endif
+
 void *alloy_realloc(void *p, size_t size) {
     if (p == NULL) return alloy_malloc(size);
 #if ALLOY_STATS
@@ -70,6 +86,9 @@ void *alloy_realloc(void *p, size_t size) {
 #endif
     void *q = alloy__be.realloc(p, size + (size == 0));
     if (ALLOY_UNLIKELY(q == NULL)) return alloy__fail(ENOMEM, ENOMEM);
+#if ALLOY_STATS
+    q = keep_class_invariant(q, size);
+#endif
     ALLOY__COUNT_FREE(old);
     ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));
     return q;
@@ -115,7 +134,8 @@ void alloy_free(void *p) {
 
 void alloy_free_sized(void *p, size_t size) {
     if (ALLOY_UNLIKELY(p == NULL)) return;
-    ALLOY__COUNT_FREE(alloy__usable(&alloy__be, p));
+    /* The requested size gives the same number the allocation counted. */
+    ALLOY__COUNT_FREE(alloy__alloc_bytes(&alloy__be, p, size));
     alloy__be.free_sized(p, size);
 }
 

@@ -45,7 +45,8 @@ ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR char *alloy_strndup(const char *s, s
 
 /* Free p (NULL is a no-op). */
 ALLOY_API void alloy_free(void *p) ALLOY_NOEXCEPT;
-/* Free p whose requested size was size (from alloy_malloc/zalloc/calloc/realloc). */
+/* Free p whose requested size was size (from alloy_malloc/zalloc/calloc/realloc;
+ * for calloc, count * size). Faster than alloy_free: no size lookup. */
 ALLOY_API void alloy_free_sized(void *p, size_t size) ALLOY_NOEXCEPT;
 /* Free p from alloy_malloc_aligned/realloc_aligned with its size and alignment. */
 ALLOY_API void alloy_free_aligned_sized(void *p, size_t size, size_t align) ALLOY_NOEXCEPT;

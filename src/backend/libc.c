@@ -13,6 +13,11 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#if ALLOY_HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0 /* without the header, valgrind runs just skip this shortcut's check */
+#endif
 
 #ifdef ALLOY_BUILDING_OVERRIDE
 extern void *__libc_malloc(size_t);
@@ -76,10 +81,23 @@ static void *libc_realloc_aligned(void *p, size_t size, size_t align) {
     return alloy__realloc_aligned_by_copy(&libc_table, p, size, align);
 }
 
-/* Can the usable size be read from glibc's chunk header? Only if every probe
- * agrees with malloc_usable_size: not so under ASan, valgrind or another
- * malloc interposed in front of glibc's. */
+/* Is fn defined by glibc itself (not by ASan, TSan, heaptrack or another
+ * malloc interposed in front of it)? */
+static bool defined_by_glibc(void *(*fn)(size_t)) {
+    Dl_info info;
+    void *addr;
+    memcpy(&addr, &fn, sizeof addr);
+    if (dladdr(addr, &info) == 0 || info.dli_fname == NULL) return false;
+    const char *base = strrchr(info.dli_fname, '/');
+    return strncmp(base ? base + 1 : info.dli_fname, "libc.so", 7) == 0;
+}
+
+/* Can the usable size be read from glibc's chunk header? Only when the blocks
+ * really are glibc's (reading in front of another allocator's block may fault)
+ * and every probe agrees with malloc_usable_size. Valgrind replaces glibc's
+ * functions in place, so it is asked directly. */
 static bool chunk_headers_readable(const alloy__backend *be) {
+    if (RUNNING_ON_VALGRIND || !defined_by_glibc(be->malloc)) return false;
     static const size_t sizes[] = {0, 1, 8, 24, 25, 100, 1000, 4096, 70000, 300000, 2u << 20};
     static const size_t aligns[] = {0, 64, 4096};
     alloy__backend probe = *be;

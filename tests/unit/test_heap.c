@@ -261,14 +261,54 @@ static void counters_balance_exactly(void **state) {
     assert_true(s1.current_bytes > s0.current_bytes);
     assert_true(s1.peak_bytes >= s1.current_bytes - ALLOY_STATS_PEAK_SLACK);
     for (int i = 0; i < N; i++) {
-        if (i % 4 == 1) alloy_free_sized(p[i], (size_t)(i * 37 % 5000));
-        else alloy_free(p[i]);
+        size_t n = (size_t)(i * 37 % 5000);
+        if (i % 4 != 1) alloy_free(p[i]); /* even ones were realloc'd */
+        else if (i % 3 == 0) alloy_free_aligned_sized(p[i], n, 64);
+        else alloy_free_sized(p[i], n);
     }
     alloy_stats_get(&s2);
     assert_int_equal(s2.current_bytes, s0.current_bytes);
     assert_int_equal(s2.current_count, s0.current_count);
     assert_int_equal(s2.alloc_count - s0.alloc_count, s2.free_count - s0.free_count);
     assert_int_equal(s2.alloc_bytes - s0.alloc_bytes, s2.free_bytes - s0.free_bytes);
+}
+
+/* The counted size of every small request is its usable size (the size-class
+ * tables agree with the backend), and a sized free takes back exactly that. */
+static void counted_size_is_usable_size(void **state) {
+    (void)state;
+    alloy_stats s0, s1, s2;
+    if (!alloy_stats_get(&s0)) skip();
+    for (size_t n = 0; n <= 4200; n++) {
+        alloy_stats_get(&s0);
+        void *p = alloy_malloc(n);
+        alloy_stats_get(&s1);
+        assert_int_equal(s1.alloc_bytes - s0.alloc_bytes, alloy_usable_size(p));
+        alloy_free_sized(p, n);
+        alloy_stats_get(&s2);
+        assert_int_equal(s2.current_bytes, s0.current_bytes);
+    }
+}
+
+/* Shrinking and growing with realloc, then a sized free, still balances. */
+static void realloc_then_sized_free_balances(void **state) {
+    (void)state;
+    alloy_stats s0, s1;
+    if (!alloy_stats_get(&s0)) skip();
+    size_t sizes[] = {4000, 3000, 2100, 2000, 1500, 100, 90, 2, 0, 64, 5000, 4096, 3};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *p = alloy_malloc(4096);
+        memset(p, 'a', 4096);
+        p = alloy_realloc(p, sizes[i]);
+        assert_non_null(p);
+        for (size_t k = 0; k < sizes[i] && k < 4096; k++) assert_int_equal(p[k], 'a');
+        char *q = alloy_calloc(3, sizes[i]);
+        alloy_free_sized(q, 3 * sizes[i]);
+        alloy_free_sized(p, sizes[i]);
+    }
+    alloy_stats_get(&s1);
+    assert_int_equal(s1.current_bytes, s0.current_bytes);
+    assert_int_equal(s1.current_count, s0.current_count);
 }
 
 static void stats_reset_keeps_current(void **state) {
@@ -338,6 +378,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(strdup_and_strndup, setup, teardown),
     cmocka_unit_test_setup_teardown(free_null_is_a_noop, setup, teardown),
     cmocka_unit_test_setup_teardown(counters_balance_exactly, setup, teardown),
+    cmocka_unit_test_setup_teardown(counted_size_is_usable_size, setup, teardown),
+    cmocka_unit_test_setup_teardown(realloc_then_sized_free_balances, setup, teardown),
     cmocka_unit_test_setup_teardown(stats_reset_keeps_current, setup, teardown),
     cmocka_unit_test_setup_teardown(stats_print_text_and_json, setup, teardown),
     cmocka_unit_test_setup_teardown(collect_runs, setup, teardown),
