@@ -42,7 +42,7 @@ test-asan: deps
 
 test-tsan: deps
 	$(call build_tree,build-tsan,-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DALLOY_BUILD_BENCH=OFF "-DCMAKE_C_FLAGS=-fsanitize=thread")
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -LE no-tsan
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:allocator_may_return_null=1 ctest --output-on-failure -j $(JOBS) -LE no-tsan
 
 bench: build
 	@$(BUILD)/bench/bench_heap

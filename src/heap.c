@@ -40,6 +40,7 @@ void *alloy_malloc(size_t size) {
     void *p = alloy__be.malloc(size);
     if (ALLOY_UNLIKELY(p == NULL)) return alloy__fail(ENOMEM, ENOMEM);
     ALLOY__COUNT_ALLOC(alloy__alloc_bytes(&alloy__be, p, size));
+    ALLOY__NEW_MEMORY(p);
     return p;
 }
 
@@ -50,6 +51,7 @@ void *alloy_calloc(size_t count, size_t size) {
     void *p = alloy__be.calloc(count, size);
     if (ALLOY_UNLIKELY(p == NULL)) return alloy__fail(ENOMEM, ENOMEM);
     ALLOY__COUNT_ALLOC(alloy__alloc_bytes(&alloy__be, p, total));
+    ALLOY__NEW_MEMORY(p);
     return p;
 }
 
@@ -60,6 +62,7 @@ void *alloy_malloc_aligned(size_t size, size_t align) {
     void *p = alloy__be.malloc_aligned(size, align);
     if (ALLOY_UNLIKELY(p == NULL)) return alloy__fail(ENOMEM, ENOMEM);
     ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, p));
+    ALLOY__NEW_MEMORY(p);
     return p;
 }
 
@@ -84,6 +87,7 @@ void *alloy_realloc(void *p, size_t size) {
 #if ALLOY_STATS
     size_t old = alloy__usable(&alloy__be, p);
 #endif
+    ALLOY__FREEING(p);
     void *q = alloy__be.realloc(p, size + (size == 0));
     if (ALLOY_UNLIKELY(q == NULL)) return alloy__fail(ENOMEM, ENOMEM);
 #if ALLOY_STATS
@@ -91,6 +95,7 @@ void *alloy_realloc(void *p, size_t size) {
 #endif
     ALLOY__COUNT_FREE(old);
     ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));
+    ALLOY__NEW_MEMORY(q);
     return q;
 }
 
@@ -100,10 +105,12 @@ void *alloy_realloc_aligned(void *p, size_t size, size_t align) {
 #if ALLOY_STATS
     size_t old = alloy__usable(&alloy__be, p);
 #endif
+    ALLOY__FREEING(p);
     void *q = alloy__be.realloc_aligned(p, size + (size == 0), align);
     if (ALLOY_UNLIKELY(q == NULL)) return alloy__fail(ENOMEM, ENOMEM);
     ALLOY__COUNT_FREE(old);
     ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));
+    ALLOY__NEW_MEMORY(q);
     return q;
 }
 
@@ -129,6 +136,7 @@ char *alloy_strndup(const char *s, size_t n) {
 void alloy_free(void *p) {
     if (ALLOY_UNLIKELY(p == NULL)) return;
     ALLOY__COUNT_FREE(alloy__usable(&alloy__be, p));
+    ALLOY__FREEING(p);
     alloy__be.free(p);
 }
 
@@ -136,12 +144,14 @@ void alloy_free_sized(void *p, size_t size) {
     if (ALLOY_UNLIKELY(p == NULL)) return;
     /* The requested size gives the same number the allocation counted. */
     ALLOY__COUNT_FREE(alloy__alloc_bytes(&alloy__be, p, size));
+    ALLOY__FREEING(p);
     alloy__be.free_sized(p, size);
 }
 
 void alloy_free_aligned_sized(void *p, size_t size, size_t align) {
     if (ALLOY_UNLIKELY(p == NULL)) return;
     ALLOY__COUNT_FREE(alloy__usable(&alloy__be, p));
+    ALLOY__FREEING(p);
     alloy__be.free_aligned_sized(p, size, align);
 }
 

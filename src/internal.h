@@ -165,4 +165,28 @@ static inline size_t alloy__alloc_bytes(const alloy__backend *be, const void *p,
 
 ALLOY_HIDDEN void alloy__stats_init(void);
 
+/* ---- ThreadSanitizer ------------------------------------------------------
+ * The backends are not instrumented, so TSan cannot see that a block freed on
+ * one thread and handed out again on another was synchronized by the backend.
+ * In TSan builds alloy says so itself: a release on the block's address when it
+ * is freed, an acquire when an allocation returns that address. In other builds
+ * this is nothing.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define ALLOY__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ALLOY__TSAN 1
+#endif
+#endif
+#ifdef ALLOY__TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define ALLOY__NEW_MEMORY(p) __tsan_acquire(p)
+#define ALLOY__FREEING(p) __tsan_release(p)
+#else
+#define ALLOY__NEW_MEMORY(p) ((void)0)
+#define ALLOY__FREEING(p) ((void)0)
+#endif
+
 #endif /* ALLOY_INTERNAL_H */
