@@ -6,5 +6,12 @@
 #include <alloy/common.h>
 #include <alloy/heap.h>
 #include <alloy/stats.h>
+#include <alloy/allocator.h>
+#include <alloy/arena.h>
+#include <alloy/fixed.h>
+#include <alloy/pool.h>
+#include <alloy/failing.h>
+#include <alloy/tally.h>
+#include <alloy/context.h>
 
 #endif /* ALLOY_H */

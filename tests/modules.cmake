@@ -1,1 +1,2 @@
 # Test directories of the layers above the routed heap; one line per module.
+add_subdirectory(alloc)
