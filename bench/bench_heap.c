@@ -79,7 +79,7 @@ static void make_sequence(void) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        int bits = 4 + (int)(x % 12);                         /* 16 .. 32 KiB bucket */
+        int bits = 4 + (int)(x % 12);                                      /* 16 .. 32 KiB bucket */
         seq_size[i] = (uint32_t)((1u << bits) + (x >> 20) % (1u << bits)); /* up to 64 KiB */
         seq_slot[i] = (uint32_t)((x >> 40) % LIVE);
     }
@@ -168,8 +168,12 @@ static const workload workloads[] = {
 
 /* ---- the backends called directly ------------------------------------------ */
 
-static void *je_malloc_direct(size_t n) { return mallocx(n, 0); }
-static void je_free_direct(void *p) { dallocx(p, 0); }
+static void *je_malloc_direct(size_t n) {
+    return mallocx(n, 0);
+}
+static void je_free_direct(void *p) {
+    dallocx(p, 0);
+}
 
 static void *sym(void *h, const char *name) {
     void *p = dlsym(h, name);
@@ -192,7 +196,8 @@ static impl direct_impl(const char *backend) {
         d.free = je_free_direct;
     } else if (strcmp(backend, "mimalloc") == 0 || strcmp(backend, "tcmalloc") == 0) {
         bool mi = backend[0] == 'm';
-        void *h = dlopen(mi ? "libmimalloc.so.2" : "libtcmalloc_minimal.so.4", RTLD_NOW | RTLD_LOCAL);
+        void *h =
+            dlopen(mi ? "libmimalloc.so.2" : "libtcmalloc_minimal.so.4", RTLD_NOW | RTLD_LOCAL);
         if (h == NULL) {
             fprintf(stderr, "bench_heap: %s\n", dlerror());
             exit(2);
@@ -212,7 +217,8 @@ static int cmp_double(const void *a, const void *b) {
 
 static int run_backend(const char *backend, int rounds) {
     if (strcmp(alloy_backend_name(), backend) != 0) {
-        fprintf(stderr, "bench_heap: asked for %s, alloy serves %s\n", backend, alloy_backend_name());
+        fprintf(stderr, "bench_heap: asked for %s, alloy serves %s\n", backend,
+                alloy_backend_name());
         return 2;
     }
     void *nostats = dlopen(ALLOY_BENCH_NOSTATS_LIB, RTLD_NOW | RTLD_LOCAL);
@@ -288,7 +294,8 @@ int main(int argc, char **argv) {
     print_machine();
     printf("ns per malloc+free pair, median of %d interleaved rounds; ratio = variant / direct\n\n",
            rounds);
-    printf("| workload | backend | direct ns | alloy, counters off ns | ratio | alloy, counters on ns | ratio |\n");
+    printf("| workload | backend | direct ns | alloy, counters off ns | ratio | alloy, counters on "
+           "ns | ratio |\n");
     printf("|---|---|---:|---:|---:|---:|---:|\n");
     char list[64];
     snprintf(list, sizeof list, "%s", alloy_backend_list());

@@ -32,7 +32,9 @@ ALLOY_COLD void *alloy__fail(int err, int handler_err) {
     return NULL;
 }
 
-static inline bool bad_align(size_t align) { return align == 0 || (align & (align - 1)) != 0; }
+static inline bool bad_align(size_t align) {
+    return align == 0 || (align & (align - 1)) != 0;
+}
 
 /* ---- allocation ---------------------------------------------------------- */
 
@@ -55,7 +57,9 @@ void *alloy_calloc(size_t count, size_t size) {
     return p;
 }
 
-void *alloy_zalloc(size_t size) { return alloy_calloc(1, size); }
+void *alloy_zalloc(size_t size) {
+    return alloy_calloc(1, size);
+}
 
 void *alloy_malloc_aligned(size_t size, size_t align) {
     if (ALLOY_UNLIKELY(bad_align(align))) return alloy__fail(EINVAL, EINVAL);
@@ -157,9 +161,13 @@ void alloy_free_aligned_sized(void *p, size_t size, size_t align) {
 
 /* ---- queries ------------------------------------------------------------- */
 
-size_t alloy_usable_size(const void *p) { return p == NULL ? 0 : alloy__be.usable_size(p); }
+size_t alloy_usable_size(const void *p) {
+    return p == NULL ? 0 : alloy__be.usable_size(p);
+}
 
-void alloy_collect(bool force) { alloy__be.collect(force); }
+void alloy_collect(bool force) {
+    alloy__be.collect(force);
+}
 
 const char *alloy_backend_name(void) {
     alloy__init();
@@ -173,8 +181,7 @@ const char *alloy_backend_version(void) {
 
 /* ---- shared helper for backends ------------------------------------------ */
 
-void *alloy__realloc_aligned_by_copy(const alloy__backend *be, void *p, size_t size,
-                                     size_t align) {
+void *alloy__realloc_aligned_by_copy(const alloy__backend *be, void *p, size_t size, size_t align) {
     size_t old = be->usable_size(p);
     if (size <= old && ((uintptr_t)p & (align - 1)) == 0) return p;
     void *q = be->malloc_aligned(size, align);

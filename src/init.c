@@ -179,7 +179,9 @@ void alloy__init(void) {
     while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != 2) sched_yield();
 }
 
-__attribute__((constructor)) static void alloy_constructor(void) { alloy__init(); }
+__attribute__((constructor)) static void alloy_constructor(void) {
+    alloy__init();
+}
 
 /* ---- the bootstrap table ------------------------------------------------- */
 

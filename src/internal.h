@@ -124,7 +124,8 @@ ALLOY_HIDDEN void alloy__counters_slow(int64_t delta, bool is_alloc, uint64_t by
 static inline void alloy__count(bool is_alloc, size_t bytes) {
     alloy__tcounters *c = &alloy__tc;
     int64_t pending = c->pending + (is_alloc ? (int64_t)bytes : -(int64_t)bytes);
-    if (ALLOY_UNLIKELY((uint64_t)(pending + ALLOY_STATS_PEAK_SLACK) > 2u * ALLOY_STATS_PEAK_SLACK)) {
+    if (ALLOY_UNLIKELY((uint64_t)(pending + ALLOY_STATS_PEAK_SLACK) >
+                       2u * ALLOY_STATS_PEAK_SLACK)) {
         alloy__counters_slow(pending, is_alloc, bytes);
         return;
     }
@@ -147,7 +148,8 @@ static inline void alloy__count(bool is_alloc, size_t bytes) {
 /* Usable size of a live block p, as the counters count it. The header read is
  * exempt from ASan: the start-up probe reads it to find out whether it is a
  * glibc header at all (under ASan it is a redzone, so the probe says no). */
-__attribute__((no_sanitize("address"))) static inline size_t alloy__usable(const alloy__backend *be, const void *p) {
+__attribute__((no_sanitize("address"))) static inline size_t alloy__usable(const alloy__backend *be,
+                                                                           const void *p) {
     if (be->glibc_chunks) {
         /* glibc: the word before the block holds the chunk size | flags
          * (bit 1: mmapped, which has a 16-byte instead of 8-byte overhead). */

@@ -23,11 +23,11 @@ enum { TC_NEW = 0, TC_LIVE = 1, TC_DEAD = 2 };
 ALLOY_TLS alloy__tcounters alloy__tc = {.pending = ALLOY__PENDING_UNREGISTERED};
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static alloy__tcounters *threads;    /* live registered threads, under lock */
-static alloy__tcounters exited;      /* totals of exited threads, under lock */
-static alloy__tcounters baseline;    /* values at the last reset, under lock */
-static int64_t shared_current;       /* folded net bytes, atomic */
-static int64_t shared_peak;          /* max of shared_current, atomic */
+static alloy__tcounters *threads; /* live registered threads, under lock */
+static alloy__tcounters exited;   /* totals of exited threads, under lock */
+static alloy__tcounters baseline; /* values at the last reset, under lock */
+static int64_t shared_current;    /* folded net bytes, atomic */
+static int64_t shared_peak;       /* max of shared_current, atomic */
 static pthread_key_t exit_key;
 static bool leak_check;
 
@@ -46,8 +46,10 @@ static void fold(const alloy__tcounters *c, alloy__tcounters *into) {
 }
 
 static void unlink_locked(alloy__tcounters *c) {
-    if (c->prev) c->prev->next = c->next;
-    else threads = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        threads = c->next;
     if (c->next) c->next->prev = c->prev;
     c->next = c->prev = NULL;
 }
@@ -104,8 +106,12 @@ void alloy__counters_slow(int64_t pending, bool is_alloc, uint64_t bytes) {
     raise_peak(__atomic_add_fetch(&shared_current, pending, __ATOMIC_RELAXED));
 }
 
-static void atfork_prepare(void) { pthread_mutex_lock(&lock); }
-static void atfork_parent(void) { pthread_mutex_unlock(&lock); }
+static void atfork_prepare(void) {
+    pthread_mutex_lock(&lock);
+}
+static void atfork_parent(void) {
+    pthread_mutex_unlock(&lock);
+}
 static void atfork_child(void) {
     /* Only this thread survives; the others' counts become exited totals. */
     alloy__tcounters *self = &alloy__tc;
@@ -211,8 +217,8 @@ void alloy_stats_print_json(FILE *f) {
     fprintf(f,
             "{\"backend\":\"%s\",\"version\":\"%s\",\"counters\":%s,\"alloc_count\":%" PRIu64
             ",\"free_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
-            ",\"current_bytes\":%" PRIu64 ",\"current_count\":%" PRIu64
-            ",\"peak_bytes\":%" PRIu64 "}\n",
+            ",\"current_bytes\":%" PRIu64 ",\"current_count\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
+            "}\n",
             alloy_backend_name(), alloy_backend_version(), on ? "true" : "false", s.alloc_count,
             s.free_count, s.alloc_bytes, s.free_bytes, s.current_bytes, s.current_count,
             s.peak_bytes);

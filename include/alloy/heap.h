@@ -22,6 +22,9 @@
 
 ALLOY_EXTERN_C_BEGIN
 
+/* One declaration per line, attributes included, so the header reads as a list. */
+/* clang-format off */
+
 /* ---- allocation ---------------------------------------------------------- */
 
 /* Allocate size bytes, aligned for any object type. */
@@ -72,6 +75,8 @@ ALLOY_API const char *alloy_backend_list(void) ALLOY_NOEXCEPT;
 typedef void alloy_error_fn(int err, void *arg);
 /* Install fn (NULL: none) with its argument; returns the previous handler. */
 ALLOY_API alloy_error_fn *alloy_set_error_handler(alloy_error_fn *fn, void *arg) ALLOY_NOEXCEPT;
+
+/* clang-format on */
 
 ALLOY_EXTERN_C_END
 

@@ -13,17 +13,25 @@
 
 #define ZERO_TO_ONE(n) ((n) + ((n) == 0))
 
-static void *je_malloc_(size_t size) { return mallocx(ZERO_TO_ONE(size), 0); }
+static void *je_malloc_(size_t size) {
+    return mallocx(ZERO_TO_ONE(size), 0);
+}
 
 static void *je_calloc_(size_t count, size_t size) {
     return mallocx(ZERO_TO_ONE(count * size), MALLOCX_ZERO); /* caller checked overflow */
 }
 
-static void *je_realloc_(void *p, size_t size) { return rallocx(p, ZERO_TO_ONE(size), 0); }
+static void *je_realloc_(void *p, size_t size) {
+    return rallocx(p, ZERO_TO_ONE(size), 0);
+}
 
-static void je_free_(void *p) { dallocx(p, 0); }
+static void je_free_(void *p) {
+    dallocx(p, 0);
+}
 
-static void je_free_sized_(void *p, size_t size) { sdallocx(p, ZERO_TO_ONE(size), 0); }
+static void je_free_sized_(void *p, size_t size) {
+    sdallocx(p, ZERO_TO_ONE(size), 0);
+}
 
 static void *je_malloc_aligned_(size_t size, size_t align) {
     return mallocx(ZERO_TO_ONE(size), MALLOCX_ALIGN(align));
@@ -37,9 +45,13 @@ static void je_free_aligned_sized_(void *p, size_t size, size_t align) {
     sdallocx(p, ZERO_TO_ONE(size), MALLOCX_ALIGN(align));
 }
 
-static size_t je_usable_(const void *p) { return sallocx(p, 0); }
+static size_t je_usable_(const void *p) {
+    return sallocx(p, 0);
+}
 
-static size_t je_good_size_(size_t size) { return nallocx(ZERO_TO_ONE(size), 0); }
+static size_t je_good_size_(size_t size) {
+    return nallocx(ZERO_TO_ONE(size), 0);
+}
 
 static uint32_t je_classes[ALLOY__CLASS_SLOTS];
 

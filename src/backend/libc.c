@@ -16,7 +16,8 @@
 #if ALLOY_HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
 #else
-#define RUNNING_ON_VALGRIND 0 /* without the header, valgrind runs just skip this shortcut's check */
+#define RUNNING_ON_VALGRIND                                                                        \
+    0 /* without the header, valgrind runs just skip this shortcut's check */
 #endif
 
 #ifdef ALLOY_BUILDING_OVERRIDE
@@ -45,7 +46,9 @@ static void libc_free_sized(void *p, size_t size) {
     LIBC_FREE(p);
 }
 
-static void *libc_malloc_aligned(size_t size, size_t align) { return LIBC_MEMALIGN(align, size); }
+static void *libc_malloc_aligned(size_t size, size_t align) {
+    return LIBC_MEMALIGN(align, size);
+}
 
 static void libc_free_aligned_sized(void *p, size_t size, size_t align) {
     (void)size;
@@ -53,7 +56,9 @@ static void libc_free_aligned_sized(void *p, size_t size, size_t align) {
     LIBC_FREE(p);
 }
 
-static size_t libc_usable(const void *p) { return libc_usable_size((void *)p); }
+static size_t libc_usable(const void *p) {
+    return libc_usable_size((void *)p);
+}
 
 static void *libc_realloc_aligned(void *p, size_t size, size_t align);
 

@@ -56,7 +56,8 @@ bool alloy__mimalloc_load(alloy__backend *be, char *err, size_t errlen) {
         {"mi_version", &version},
         {"mi_good_size", &mi_good_size_fn},
     };
-    if (!alloy__resolve(h, MIMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen)) return false;
+    if (!alloy__resolve(h, MIMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen))
+        return false;
     int v = version();
     snprintf(mi_version_text, sizeof mi_version_text, "%d.%d.%d", v / 100, (v / 10) % 10, v % 10);
     be->name = "mimalloc";

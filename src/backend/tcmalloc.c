@@ -19,9 +19,13 @@ static alloy__backend tc_table;
 static size_t (*tc_nallocx_fn)(size_t size, int flags);
 static uint32_t tc_classes[ALLOY__CLASS_SLOTS];
 
-static size_t tc_good_size(size_t size) { return tc_nallocx_fn(size, 0); }
+static size_t tc_good_size(size_t size) {
+    return tc_nallocx_fn(size, 0);
+}
 
-static void *tc_malloc_aligned(size_t size, size_t align) { return tc_memalign_fn(align, size); }
+static void *tc_malloc_aligned(size_t size, size_t align) {
+    return tc_memalign_fn(align, size);
+}
 
 static void tc_free_aligned_sized(void *p, size_t size, size_t align) {
     (void)size;
@@ -58,12 +62,12 @@ bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
         {"tc_version", &version},
         {"tc_nallocx", &tc_nallocx_fn},
     };
-    if (!alloy__resolve(h, TCMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen)) return false;
+    if (!alloy__resolve(h, TCMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen))
+        return false;
     int major = 0, minor = 0;
     const char *patch = "";
     version(&major, &minor, &patch);
-    snprintf(tc_version_text, sizeof tc_version_text, "%d.%d%s", major, minor,
-             patch ? patch : "");
+    snprintf(tc_version_text, sizeof tc_version_text, "%d.%d%s", major, minor, patch ? patch : "");
     be->name = "tcmalloc";
     be->malloc_aligned = tc_malloc_aligned;
     be->realloc_aligned = tc_realloc_aligned;

@@ -16,9 +16,13 @@
 
 #define OVERRIDE __attribute__((visibility("default")))
 
-OVERRIDE void *malloc(size_t size) { return alloy_malloc(size); }
+OVERRIDE void *malloc(size_t size) {
+    return alloy_malloc(size);
+}
 
-OVERRIDE void *calloc(size_t count, size_t size) { return alloy_calloc(count, size); }
+OVERRIDE void *calloc(size_t count, size_t size) {
+    return alloy_calloc(count, size);
+}
 
 OVERRIDE void free(void *p) {
     if (ALLOY_UNLIKELY(alloy__boot_owns(p))) {
@@ -28,7 +32,9 @@ OVERRIDE void free(void *p) {
     alloy_free(p);
 }
 
-OVERRIDE void cfree(void *p) { free(p); }
+OVERRIDE void cfree(void *p) {
+    free(p);
+}
 
 OVERRIDE void *realloc(void *p, size_t size) {
     if (ALLOY_UNLIKELY(p != NULL && alloy__boot_owns(p))) {
@@ -61,9 +67,13 @@ OVERRIDE int posix_memalign(void **out, size_t align, size_t size) {
     return 0;
 }
 
-OVERRIDE void *aligned_alloc(size_t align, size_t size) { return alloy_malloc_aligned(size, align); }
+OVERRIDE void *aligned_alloc(size_t align, size_t size) {
+    return alloy_malloc_aligned(size, align);
+}
 
-OVERRIDE void *memalign(size_t align, size_t size) { return alloy_malloc_aligned(size, align); }
+OVERRIDE void *memalign(size_t align, size_t size) {
+    return alloy_malloc_aligned(size, align);
+}
 
 static size_t page_size(void) {
     static size_t page;
@@ -71,7 +81,9 @@ static size_t page_size(void) {
     return page;
 }
 
-OVERRIDE void *valloc(size_t size) { return alloy_malloc_aligned(size, page_size()); }
+OVERRIDE void *valloc(size_t size) {
+    return alloy_malloc_aligned(size, page_size());
+}
 
 OVERRIDE void *pvalloc(size_t size) {
     size_t page = page_size();

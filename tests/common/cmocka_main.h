@@ -32,7 +32,7 @@ static inline int alloy_test_run(const char *group, const struct CMUnitTest *tes
 
 #define ALLOY_TEST_MAIN(tests)                                                                     \
     int main(int argc, char **argv) {                                                              \
-        return alloy_test_run(__FILE__, tests, sizeof(tests) / sizeof((tests)[0]), argc, argv);   \
+        return alloy_test_run(__FILE__, tests, sizeof(tests) / sizeof((tests)[0]), argc, argv);    \
     }
 
 #endif

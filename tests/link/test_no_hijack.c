@@ -34,13 +34,13 @@ static const char *defining_object(const char *sym) {
 static void malloc_family_resolves_to_glibc(void **state) {
     (void)state;
     load_every_backend();
-    const char *syms[] = {"malloc",  "free",   "calloc", "realloc",  "posix_memalign",
-                          "aligned_alloc", "memalign", "valloc", "malloc_usable_size",
+    const char *syms[] = {"malloc",      "free",           "calloc",
+                          "realloc",     "posix_memalign", "aligned_alloc",
+                          "memalign",    "valloc",         "malloc_usable_size",
                           "reallocarray"};
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         const char *obj = defining_object(syms[i]);
-        if (strncmp(obj, "libc.so", 7) != 0)
-            fail_msg("%s resolves to %s, not glibc", syms[i], obj);
+        if (strncmp(obj, "libc.so", 7) != 0) fail_msg("%s resolves to %s, not glibc", syms[i], obj);
     }
 }
 
@@ -84,8 +84,10 @@ static void heaps_do_not_mix(void **state) {
     for (int i = 0; i < 16; i++) blocks[i] = alloy_malloc(4000);
     m1 = mallinfo2();
     size_t grew = (m1.uordblks + m1.hblkhd) - (m0.uordblks + m0.hblkhd);
-    if (libc_backend) assert_true(grew >= 16 * 4000);
-    else assert_int_equal(grew, 0);
+    if (libc_backend)
+        assert_true(grew >= 16 * 4000);
+    else
+        assert_int_equal(grew, 0);
     for (int i = 0; i < 16; i++) alloy_free(blocks[i]);
 
     /* and glibc's blocks still work with glibc after all backends loaded */

@@ -73,9 +73,12 @@ static bool check_and_free(void *p) {
     bool ok = b->stamp == ((uint64_t)(uintptr_t)b ^ b->size ^ 0x9e3779b97f4a7c15ULL);
     unsigned char *body = (unsigned char *)(b + 1);
     for (size_t i = 0; ok && i < b->size - sizeof *b; i += 61) ok = body[i] == (b->size & 0xff);
-    if (b->size & 1) alloy_free(b);
-    else if (b->align) alloy_free_aligned_sized(b, b->size, b->align);
-    else alloy_free_sized(b, b->size);
+    if (b->size & 1)
+        alloy_free(b);
+    else if (b->align)
+        alloy_free_aligned_sized(b, b->size, b->align);
+    else
+        alloy_free_sized(b, b->size);
     return ok;
 }
 
@@ -126,10 +129,14 @@ static void run_round(int nthreads, uint64_t seed, long ops) {
     for (int i = 0; i < nthreads; i++) {
         pthread_mutex_init(&boxes[i].lock, NULL);
         boxes[i].count = 0;
-        w[i] = (worker){.id = i, .nworkers = nthreads, .seed = seed * 7919 + (uint64_t)i + 1,
-                        .ops = ops, .boxes = boxes};
+        w[i] = (worker){.id = i,
+                        .nworkers = nthreads,
+                        .seed = seed * 7919 + (uint64_t)i + 1,
+                        .ops = ops,
+                        .boxes = boxes};
     }
-    for (int i = 0; i < nthreads; i++) assert_int_equal(pthread_create(&t[i], NULL, run_worker, &w[i]), 0);
+    for (int i = 0; i < nthreads; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, run_worker, &w[i]), 0);
     long received = 0;
     for (int i = 0; i < nthreads; i++) {
         pthread_join(t[i], NULL);

@@ -3,6 +3,7 @@
 #include <alloy.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -60,8 +61,10 @@ static void handler_sees_each_error_kind(void **state) {
     assert_int_equal(s.count, 4);
 }
 
-/* Run this test binary's own "child" mode with an environment; capture stderr. */
-static int run_child(const char *backend_env, char *err, size_t errlen, char *out, size_t outlen) {
+/* Run this test binary's own child mode (argv[1] = mode) with ALLOY_BACKEND and
+ * optionally ALLOY_LEAK_CHECK=1; capture stderr and stdout. */
+static int run_child_mode(const char *mode, const char *backend_env, bool leak_check, char *err,
+                          size_t errlen, char *out, size_t outlen) {
     int perr[2], pout[2];
     assert_int_equal(pipe(perr), 0);
     assert_int_equal(pipe(pout), 0);
@@ -71,20 +74,29 @@ static int run_child(const char *backend_env, char *err, size_t errlen, char *ou
         dup2(perr[1], 2);
         dup2(pout[1], 1);
         setenv("ALLOY_BACKEND", backend_env, 1);
-        execl("/proc/self/exe", "test_errors", "--child", (char *)NULL);
+        if (leak_check)
+            setenv("ALLOY_LEAK_CHECK", "1", 1);
+        else
+            unsetenv("ALLOY_LEAK_CHECK");
+        execl("/proc/self/exe", "test_errors", mode, (char *)NULL);
         _exit(127);
     }
     close(perr[1]);
     close(pout[1]);
-    ssize_t n = read(perr[0], err, errlen - 1);
-    err[n < 0 ? 0 : n] = '\0';
-    n = read(pout[0], out, outlen - 1);
+    /* stdout first: a child filling the stdout pipe while we wait on stderr would hang */
+    ssize_t n = read(pout[0], out, outlen - 1);
     out[n < 0 ? 0 : n] = '\0';
+    n = read(perr[0], err, errlen - 1);
+    err[n < 0 ? 0 : n] = '\0';
     close(perr[0]);
     close(pout[0]);
     int status;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int run_child(const char *backend_env, char *err, size_t errlen, char *out, size_t outlen) {
+    return run_child_mode("--child", backend_env, false, err, errlen, out, outlen);
 }
 
 static void unknown_backend_warns_once_and_keeps_default(void **state) {
@@ -110,13 +122,88 @@ static void each_backend_is_selectable_at_run_time(void **state) {
     }
 }
 
+/* ALLOY_LEAK_CHECK=1 names exactly the blocks the child left live. */
+static void leak_check_reports_exact_live_blocks(void **state) {
+    (void)state;
+    char err[1024], out[256];
+    alloy_stats s;
+    if (!alloy_stats_get(&s)) {
+        assert_int_equal(run_child_mode("--leak", "", true, err, sizeof err, out, sizeof out), 0);
+        assert_non_null(strstr(err, "leak check unavailable"));
+        return;
+    }
+    assert_int_equal(run_child_mode("--leak", "", true, err, sizeof err, out, sizeof out), 0);
+    /* the child printed the usable bytes of its three blocks on stdout */
+    char want[256];
+    snprintf(want, sizeof want, "leak check (%s): 3 of ", ALLOY_DEFAULT_BACKEND);
+    assert_non_null(strstr(err, want));
+    char bytes[128];
+    snprintf(bytes, sizeof bytes, "blocks (%.40s bytes) still live at exit", out);
+    assert_non_null(strstr(err, bytes));
+    /* without the variable: silent */
+    assert_int_equal(run_child_mode("--leak", "", false, err, sizeof err, out, sizeof out), 0);
+    assert_string_equal(err, "");
+}
+
+/* fork() while other threads allocate: the child allocates, frees, and its
+ * counters stay consistent (nothing negative, frees balance). */
+static void *churn(void *arg) {
+    volatile int *stop = arg;
+    while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) alloy_free(alloy_malloc(48));
+    return NULL;
+}
+
+static void fork_with_threads_allocating(void **state) {
+    (void)state;
+    int stop = 0;
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, churn, &stop), 0);
+    for (int round = 0; round < 20; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            alloy_stats a, b;
+            bool counted = alloy_stats_get(&a);
+            void *p[100];
+            for (int i = 0; i < 100; i++) p[i] = alloy_malloc((size_t)i + 1);
+            for (int i = 0; i < 100; i++) alloy_free(p[i]);
+            alloy_stats_get(&b);
+            bool ok = !counted ||
+                      (b.current_count == a.current_count && b.current_bytes == a.current_bytes &&
+                       b.alloc_count - a.alloc_count == 100 && b.current_count < (1u << 30));
+            _exit(ok ? 0 : 3);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(handler_sees_each_error_kind),
     cmocka_unit_test(unknown_backend_warns_once_and_keeps_default),
     cmocka_unit_test(each_backend_is_selectable_at_run_time),
+    cmocka_unit_test(leak_check_reports_exact_live_blocks),
+    cmocka_unit_test(fork_with_threads_allocating),
 };
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--leak") == 0) {
+        /* leave three blocks live at exit; report their usable bytes */
+        static void *leaked[3];
+        size_t bytes = 0;
+        for (int i = 0; i < 3; i++) {
+            leaked[i] = alloy_malloc((size_t)(i + 1) * 100);
+            bytes += alloy_usable_size(leaked[i]);
+        }
+        void *freed = alloy_malloc(5000);
+        alloy_free(freed);
+        printf("%zu", bytes);
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "--child") == 0) {
         void *p = alloy_malloc(10); /* the backend serves real blocks */
         alloy_free(p);

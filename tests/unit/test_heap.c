@@ -117,8 +117,10 @@ static void alignments_from_1_to_1mib(void **state) {
             assert_int_equal((uintptr_t)p % align, 0);
             assert_true(alloy_usable_size(p) >= sizes[i]);
             memset(p, 0xab, sizes[i]);
-            if (i % 2) alloy_free(p);
-            else alloy_free_aligned_sized(p, sizes[i], align);
+            if (i % 2)
+                alloy_free(p);
+            else
+                alloy_free_aligned_sized(p, sizes[i], align);
         }
     }
 }
@@ -262,9 +264,12 @@ static void counters_balance_exactly(void **state) {
     assert_true(s1.peak_bytes >= s1.current_bytes - ALLOY_STATS_PEAK_SLACK);
     for (int i = 0; i < N; i++) {
         size_t n = (size_t)(i * 37 % 5000);
-        if (i % 4 != 1) alloy_free(p[i]); /* even ones were realloc'd */
-        else if (i % 3 == 0) alloy_free_aligned_sized(p[i], n, 64);
-        else alloy_free_sized(p[i], n);
+        if (i % 4 != 1)
+            alloy_free(p[i]); /* even ones were realloc'd */
+        else if (i % 3 == 0)
+            alloy_free_aligned_sized(p[i], n, 64);
+        else
+            alloy_free_sized(p[i], n);
     }
     alloy_stats_get(&s2);
     assert_int_equal(s2.current_bytes, s0.current_bytes);

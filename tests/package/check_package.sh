@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# check_package.sh <mode> <alloy-source-dir> <alloy-build-dir>
+#   install:      cmake --install to a temp prefix, then find_package consumer
+#   pkgconfig:    cmake --install, then cc $(pkg-config ...) shared and --static
+#   subdirectory: add_subdirectory(alloy) consumer; alloy's tests and install rules must stay out
+set -euo pipefail
+mode=$1 src=$2 build=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+here=$(cd "$(dirname "$0")" && pwd)
+want="consumer uses $(ALLOY_BACKEND= "$build/examples/quickstart" | sed -n 's/^alloy on \([a-z]*\) .*/\1/p')"
+[ "$want" != "consumer uses " ] || { echo "could not read the default backend" >&2; exit 1; }
+
+install_alloy() {
+  cmake --install "$build" --prefix "$work/prefix" >/dev/null
+  test -f "$work/prefix/include/alloy.h"
+  test -f "$work/prefix/include/alloy/config.h"
+  readelf -d "$work/prefix/lib/liballoy.so" | grep -q 'SONAME.*liballoy.so.0'
+  # only the alloy_ API is exported (plus the override library's malloc family)
+  if nm -D --defined-only "$work/prefix/lib/liballoy.so" | awk '$2 ~ /[TDBW]/ {print $3}' | grep -v '^alloy_' | grep -q .; then
+    echo "liballoy.so exports non-alloy symbols:" >&2
+    nm -D --defined-only "$work/prefix/lib/liballoy.so" | awk '$2 ~ /[TDBW]/ {print $3}' | grep -v '^alloy_' >&2
+    exit 1
+  fi
+}
+
+check_out() { # <program>
+  local got
+  got=$("$@")
+  [ "$got" = "$want" ] || { echo "FAIL: '$got' != '$want'" >&2; exit 1; }
+}
+
+case $mode in
+install)
+  install_alloy
+  cmake -S "$here/consumer" -B "$work/c" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+  cmake --build "$work/c" >/dev/null
+  check_out "$work/c/consumer_shared"
+  check_out "$work/c/consumer_static"
+  ;;
+pkgconfig)
+  install_alloy
+  export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
+  cc "$here/consumer/main.c" -o "$work/shared" $(pkg-config --cflags --libs alloy) -Wl,-rpath,"$work/prefix/lib"
+  static_libs=$(pkg-config --static --libs alloy)
+  cc "$here/consumer/main.c" -o "$work/static" $(pkg-config --cflags alloy) ${static_libs/-lalloy/-l:liballoy.a}
+  check_out "$work/shared"
+  check_out "$work/static"
+  ! readelf -d "$work/static" | grep -q 'liballoy.so' || { echo "static consumer needs liballoy.so" >&2; exit 1; }
+  ;;
+subdirectory)
+  cmake -S "$here/consumer" -B "$work/c" -DALLOY_SOURCE_DIR="$src" >"$work/configure.log"
+  cmake --build "$work/c" >/dev/null
+  check_out "$work/c/consumer_shared"
+  check_out "$work/c/consumer_static"
+  # not top level: no alloy tests, benchmarks or install rules
+  ! find "$work/c/alloy-build" -name CTestTestfile.cmake | xargs -r grep -l add_test | grep -q . \
+    || { echo "alloy registered tests as a subproject" >&2; exit 1; }
+  [ ! -d "$work/c/alloy-build/bench" ] || { echo "alloy built its benchmarks as a subproject" >&2; exit 1; }
+  if grep -q 'liballoy\|alloyTargets' "$work/c/alloy-build/cmake_install.cmake"; then
+    echo "alloy added install rules as a subproject" >&2
+    exit 1
+  fi
+  ;;
+*) echo "usage: check_package.sh install|pkgconfig|subdirectory SRC BUILD" >&2; exit 2 ;;
+esac
+echo "ok $mode: $want"
