@@ -63,6 +63,7 @@ static void *heap_alloc(void *ctx, size_t size, size_t align) {
         return NULL;
     }
     ALLOY__COUNT_ALLOC(alloy__be.usable_size(p));
+    ALLOY__NEW_MEMORY(p);
     return p;
 }
 
@@ -80,6 +81,7 @@ static void *heap_remap(void *ctx, void *p, size_t size, size_t new_size, size_t
 #if ALLOY_STATS
     size_t old = alloy__be.usable_size(p);
 #endif
+    ALLOY__FREEING(p);
     void *q = align <= PLAIN_ALIGN ? alloy__be.realloc(p, new_size)
                                    : alloy__be.realloc_aligned(p, new_size, align);
     if (ALLOY_UNLIKELY(q == NULL)) {
@@ -88,12 +90,14 @@ static void *heap_remap(void *ctx, void *p, size_t size, size_t new_size, size_t
     }
     ALLOY__COUNT_FREE(old);
     ALLOY__COUNT_ALLOC(alloy__be.usable_size(q));
+    ALLOY__NEW_MEMORY(q);
     return q;
 }
 
 static void heap_free(void *ctx, void *p, size_t size, size_t align) {
     (void)ctx;
     ALLOY__COUNT_FREE(alloy__be.usable_size(p));
+    ALLOY__FREEING(p);
     if (align <= PLAIN_ALIGN)
         alloy__be.free_sized(p, size);
     else
@@ -124,7 +128,10 @@ static void *be_alloc(void *ctx, size_t size, size_t align) {
     const alloy__backend *be = ctx;
     int *err = errno_ptr(), saved = *err;
     void *p = align <= PLAIN_ALIGN ? be->malloc(size) : be->malloc_aligned(size, align);
-    if (ALLOY_UNLIKELY(p == NULL)) *err = saved;
+    if (ALLOY_UNLIKELY(p == NULL))
+        *err = saved;
+    else
+        ALLOY__NEW_MEMORY(p);
     return p;
 }
 
@@ -138,9 +145,13 @@ static void *be_remap(void *ctx, void *p, size_t size, size_t new_size, size_t a
     const alloy__backend *be = ctx;
     (void)size;
     int *err = errno_ptr(), saved = *err;
+    ALLOY__FREEING(p);
     void *q =
         align <= PLAIN_ALIGN ? be->realloc(p, new_size) : be->realloc_aligned(p, new_size, align);
-    if (ALLOY_UNLIKELY(q == NULL)) *err = saved;
+    if (ALLOY_UNLIKELY(q == NULL))
+        *err = saved;
+    else
+        ALLOY__NEW_MEMORY(q);
     return q;
 }
 
