@@ -6,3 +6,6 @@
 list(APPEND ALLOY_SOURCES
   src/alloc/allocator.c src/alloc/arena.c src/alloc/fixed.c src/alloc/pool.c
   src/alloc/shared_pool.c src/alloc/failing.c src/alloc/tally.c src/context.c)
+
+# ---- smr (issue 5)
+list(APPEND ALLOY_SOURCES src/smr/domain.c src/smr/reclaim.c src/smr/node.c)

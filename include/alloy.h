@@ -13,5 +13,6 @@
 #include <alloy/failing.h>
 #include <alloy/tally.h>
 #include <alloy/context.h>
+#include <alloy/smr.h>
 
 #endif /* ALLOY_H */

@@ -1,2 +1,3 @@
 # Test directories of the layers above the routed heap; one line per module.
 add_subdirectory(alloc)
+add_subdirectory(smr)

@@ -1,0 +1,266 @@
+/* alloy/smr.h - safe memory reclamation for lock-free structures.
+ *
+ * A lock-free structure unlinks a node while other threads may still be
+ * reading it. alloy_smr_retire() hands such a node to a reclamation domain,
+ * which frees it once no thread can hold it any more. Two schemes sit behind
+ * the one API, chosen per domain:
+ *
+ * - ALLOY_SMR_EBR, epoch-based (DEBRA-style): each thread announces the global
+ *   epoch while it is inside a read-side section; retired nodes wait in
+ *   per-thread bags tagged with the epoch and are freed two epochs later.
+ *   Cheapest reads. Memory bound: without a stalled reader, about
+ *   3 * threads * (ALLOY_SMR_EBR_EPOCH_RETIRES + threads) nodes; a reader
+ *   that stays inside a section stops the epoch, and garbage then grows
+ *   without bound until it leaves.
+ * - ALLOY_SMR_IBR, interval-based (2GEIBR): nodes carry a birth era stamped by
+ *   alloy_smr_node_alloc; each thread reserves the interval of eras it has
+ *   read in, kept current by alloy_smr_protect(); a retired node is freed
+ *   when its [birth, retire] interval overlaps no reservation. A stalled
+ *   reader pins only the nodes that were alive during its interval. Memory
+ *   bound, even with stalled readers: about 3 * (nodes alive during any
+ *   stalled interval + threads * ALLOY_SMR_IBR_ERA_ALLOCS) + threads *
+ *   ALLOY_SMR_IBR_SCAN_MIN nodes.
+ *
+ * The contract a caller keeps, in both schemes:
+ * - Every read of a shared node happens between alloy_smr_enter() and
+ *   alloy_smr_exit() on the same domain and thread. Sections nest. A pointer
+ *   read inside a section must not be used after the outermost exit.
+ * - Under IBR every load of a shared pointer that will be dereferenced goes
+ *   through alloy_smr_protect() (or the ALLOY_SMR_PROTECT macro); under EBR
+ *   those calls are a plain acquire load, so code written for IBR runs on both.
+ * - A node is retired once, after it is unlinked (no new reader can reach
+ *   it), by an atomic read-modify-write or seq_cst store as lock-free unlinks
+ *   are. Retire may be called inside or outside a section.
+ * - Nodes retired on an IBR domain should come from alloy_smr_node_alloc and
+ *   be retired with alloy_smr_retire_node: other memory has no birth era and
+ *   is treated as born at era 0 (safe, but a stalled reader pins it).
+ *
+ * Threads join a domain on first use; no call registers them. A thread that
+ * exits hands the nodes it has not yet freed to the domain (the next thread
+ * to poll or retire adopts them) and its per-thread record is freed. After
+ * fork() the child keeps one thread: records of the others are released and
+ * their nodes handed to the domain.
+ *
+ * Blocking: alloy_smr_enter, exit, protect, retire, retire_node, node_alloc,
+ * node_free and poll never wait for another thread. alloy_smr_barrier and
+ * alloy_smr_destroy do (barrier waits for every current section to end, as
+ * liburcu's rcu_barrier waits for callbacks).
+ */
+#ifndef ALLOY_SMR_H
+#define ALLOY_SMR_H
+
+#include <alloy/common.h>
+
+ALLOY_EXTERN_C_BEGIN
+
+/* ---- types --------------------------------------------------------------- */
+
+typedef enum alloy_smr_scheme {
+    ALLOY_SMR_EBR = 0, /* epoch-based, DEBRA-style */
+    ALLOY_SMR_IBR = 1  /* interval-based, 2GEIBR */
+} alloy_smr_scheme;
+
+/* A reclamation domain. Opaque; one per structure or one shared by many. */
+typedef struct alloy_smr alloy_smr;
+
+/* Frees p (size bytes, as given to retire); ctx is the context given to retire.
+ * Called once per retired node, from whichever thread reclaims it, outside any
+ * lock the caller could hold. It may allocate and may retire other nodes. */
+typedef void alloy_smr_free_fn(void *ctx, void *p, size_t size);
+
+typedef struct alloy_smr_stats {
+    uint64_t retired; /* nodes retired since the domain was created */
+    uint64_t freed;   /* nodes freed by the domain since it was created */
+    uint64_t pending; /* retired - freed: nodes waiting to be freed */
+    uint64_t clock;   /* current epoch (EBR) or era (IBR) */
+    uint32_t threads; /* per-thread records alive now */
+    uint32_t slots;   /* announcement slots (one cache line each, reused) */
+} alloy_smr_stats;
+
+/* Tuning, fixed at build time (see docs/smr.md for the measurements). */
+#define ALLOY_SMR_EBR_EPOCH_RETIRES 128 /* retires a thread makes before it tries to advance */
+#define ALLOY_SMR_IBR_ERA_ALLOCS 256    /* node allocations per thread between era increments */
+#define ALLOY_SMR_IBR_SCAN_MIN 128      /* retired nodes a thread holds before it scans */
+
+/* ---- domains ------------------------------------------------------------- */
+
+/* Create a domain using scheme; NULL with errno ENOMEM or EINVAL (bad scheme). */
+ALLOY_API ALLOY_NODISCARD alloy_smr *alloy_smr_create(alloy_smr_scheme scheme) ALLOY_NOEXCEPT;
+/* Free every pending node and the domain. No thread may be inside a section
+ * or use d concurrently; threads that used d need not have exited. NULL: no-op. */
+ALLOY_API void alloy_smr_destroy(alloy_smr *d) ALLOY_NOEXCEPT;
+/* The scheme d was created with. */
+ALLOY_API alloy_smr_scheme alloy_smr_scheme_of(const alloy_smr *d) ALLOY_NOEXCEPT;
+/* "ebr" or "ibr". */
+ALLOY_API const char *alloy_smr_scheme_name(alloy_smr_scheme scheme) ALLOY_NOEXCEPT;
+
+/* ---- read-side sections (inline below) ----------------------------------- */
+
+/* static inline void alloy_smr_enter(alloy_smr *d);
+ *     Begin a read-side section (joins d on first use). Nests.
+ * static inline void alloy_smr_exit(alloy_smr *d);
+ *     End the innermost section; the outermost one releases every pointer read.
+ * static inline void *alloy_smr_protect(alloy_smr *d, void *const *pp);
+ *     Load *pp (acquire) inside a section so that, under IBR, the node it
+ *     points to stays reserved until the section ends. EBR: a plain load.
+ * static inline bool alloy_smr_reserve(alloy_smr *d);
+ *     IBR building block: true if this thread's reservation already covers
+ *     every node born so far; false after extending it, in which case any
+ *     pointer loaded before the call must be loaded again. EBR: true. */
+/* ALLOY_SMR_PROTECT(d, pp): alloy_smr_protect for a typed field, T *const *pp -> T *. */
+
+/* ---- retiring and freeing ------------------------------------------------ */
+
+/* Free p with fn(ctx, p, size) once no section that could have read it
+ * remains. Never blocks; frees some expired nodes of this thread on the way
+ * (amortized O(1)). fn must not be NULL. */
+ALLOY_API void alloy_smr_retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn,
+                                void *ctx) ALLOY_NOEXCEPT;
+/* Retire a node from alloy_smr_node_alloc(d, size); it is freed with alloy_smr_node_free. */
+ALLOY_API void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size) ALLOY_NOEXCEPT;
+/* Free what this thread can free now (also adopts nodes of exited threads);
+ * never blocks. Returns the number of nodes freed. */
+ALLOY_API size_t alloy_smr_poll(alloy_smr *d) ALLOY_NOEXCEPT;
+/* Wait until every section that was open at the call has ended, then free
+ * every node retired before the call, by any thread (live or exited). Must be
+ * called outside a section on d (aborts otherwise). Meant for shutdown and
+ * tests: after it, with no concurrent retires, stats.pending is 0. */
+ALLOY_API void alloy_smr_barrier(alloy_smr *d) ALLOY_NOEXCEPT;
+/* Fill *out with d's counters (sums over live and exited threads). */
+ALLOY_API void alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) ALLOY_NOEXCEPT;
+
+/* ---- node allocation ----------------------------------------------------- */
+
+/* Allocate a node of size bytes from the routed heap: 64-byte aligned, size
+ * rounded up to a multiple of 64 (so nodes never share a cache line). Under
+ * IBR the birth era sits in the last 8 bytes of that rounding, outside the
+ * caller's size. NULL with errno ENOMEM on failure. */
+ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR void *alloy_smr_node_alloc(alloy_smr *d,
+                                                                       size_t size) ALLOY_NOEXCEPT;
+/* Free a node of d of that size now, from any thread (for nodes never
+ * published, or already reclaimed). NULL: no-op. */
+ALLOY_API void alloy_smr_node_free(alloy_smr *d, void *node, size_t size) ALLOY_NOEXCEPT;
+/* Bytes alloy_smr_node_alloc(d, size) takes from the heap. */
+ALLOY_API size_t alloy_smr_node_footprint(const alloy_smr *d, size_t size) ALLOY_NOEXCEPT;
+
+/* ---- internals of the inline paths (not API; layout may change) ---------- */
+
+/* The first cache line of every domain. */
+typedef struct alloy__smr_head {
+    uint64_t clock;  /* epoch (EBR) or era (IBR); the only field written after create */
+    uint64_t serial; /* unique per domain, never reused; 0 is never a domain */
+    uint32_t scheme;
+} alloy__smr_head;
+
+/* A thread's announcement, one cache line in its domain. word is the epoch
+ * (EBR) or lower reservation (IBR) while in a section, ALLOY__SMR_IDLE outside;
+ * upper is IBR's upper reservation. */
+typedef struct alloy__smr_slot {
+    uint64_t word;
+    uint64_t upper;
+} alloy__smr_slot;
+
+#define ALLOY__SMR_IDLE UINT64_MAX
+
+/* The head of a thread's record in one domain. */
+typedef struct alloy__smr_hot {
+    alloy__smr_slot *slot;
+    uint64_t upper; /* owner's copy of slot->upper */
+    uint32_t depth;
+    uint32_t scheme;
+} alloy__smr_hot;
+
+/* One-entry cache: the record of this thread in the domain used last. */
+typedef struct alloy__smr_tcache {
+    uint64_t serial;
+    alloy__smr_hot *rec;
+} alloy__smr_tcache;
+
+ALLOY_API extern __thread alloy__smr_tcache alloy__smr_tc
+    __attribute__((tls_model("initial-exec")));
+/* Find or create this thread's record in d (out of line). Aborts on OOM. */
+ALLOY_API alloy__smr_hot *alloy__smr_join(alloy_smr *d) ALLOY_NOEXCEPT;
+
+static inline alloy__smr_hot *alloy__smr_self(alloy_smr *d) {
+    const alloy__smr_head *h = (const alloy__smr_head *)(const void *)d;
+    if (ALLOY_LIKELY(alloy__smr_tc.serial == h->serial)) return alloy__smr_tc.rec;
+    return alloy__smr_join(d);
+}
+
+/* Full fence that orders this thread's earlier stores before its later loads. */
+static inline void alloy__smr_fence(void) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("lock orq $0, -8(%%rsp)" ::: "memory", "cc");
+#else
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+/* ---- inline read paths ---------------------------------------------------- */
+
+static inline void alloy_smr_enter(alloy_smr *d) {
+    alloy__smr_hot *r = alloy__smr_self(d);
+    if (r->depth++ != 0) return;
+    const alloy__smr_head *h = (const alloy__smr_head *)(const void *)d;
+    uint64_t c = __atomic_load_n(&h->clock, __ATOMIC_ACQUIRE);
+    if (r->scheme == ALLOY_SMR_IBR) {
+        r->upper = c;
+        __atomic_store_n(&r->slot->upper, c, __ATOMIC_RELAXED);
+    }
+    /* The exchange is a full barrier on x86; elsewhere add the fence. */
+    (void)__atomic_exchange_n(&r->slot->word, c, __ATOMIC_SEQ_CST);
+#if !defined(__x86_64__) && !defined(__i386__)
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+static inline void alloy_smr_exit(alloy_smr *d) {
+    alloy__smr_hot *r = alloy__smr_self(d);
+    if (--r->depth != 0) return;
+    __atomic_store_n(&r->slot->word, ALLOY__SMR_IDLE, __ATOMIC_RELEASE);
+}
+
+static inline bool alloy_smr_reserve(alloy_smr *d) {
+    alloy__smr_hot *r = alloy__smr_self(d);
+    if (r->scheme != ALLOY_SMR_IBR) return true;
+    const alloy__smr_head *h = (const alloy__smr_head *)(const void *)d;
+    uint64_t c = __atomic_load_n(&h->clock, __ATOMIC_ACQUIRE);
+    if (ALLOY_LIKELY(c == r->upper)) return true;
+    r->upper = c;
+    (void)__atomic_exchange_n(&r->slot->upper, c, __ATOMIC_SEQ_CST);
+#if !defined(__x86_64__) && !defined(__i386__)
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+    return false;
+}
+
+static inline void *alloy_smr_protect(alloy_smr *d, void *const *pp) {
+    void *p;
+    do p = __atomic_load_n(pp, __ATOMIC_ACQUIRE);
+    while (!alloy_smr_reserve(d));
+    return p;
+}
+
+#if !defined(__cplusplus)
+#define ALLOY_SMR_PROTECT(d, pp)                                                                   \
+    __extension__({                                                                                \
+        __typeof__(*(pp)) alloy__p_;                                                               \
+        do alloy__p_ = __atomic_load_n((pp), __ATOMIC_ACQUIRE);                                    \
+        while (!alloy_smr_reserve(d));                                                             \
+        alloy__p_;                                                                                 \
+    })
+#endif
+
+ALLOY_EXTERN_C_END
+
+#if defined(__cplusplus)
+template <typename T> static inline T *alloy__smr_protect_typed(alloy_smr *d, T *const *pp) {
+    T *p;
+    do p = __atomic_load_n(pp, __ATOMIC_ACQUIRE);
+    while (!alloy_smr_reserve(d));
+    return p;
+}
+#define ALLOY_SMR_PROTECT(d, pp) alloy__smr_protect_typed((d), (pp))
+#endif
+
+#endif /* ALLOY_SMR_H */

@@ -1,0 +1,46 @@
+/* src/smr/node.c - cache-line aligned nodes for lock-free structures.
+ *
+ * A node takes round_up(size (+ 8 under IBR), 64) bytes from the routed heap,
+ * 64-byte aligned. Under IBR the last 8 bytes of that footprint hold the
+ * birth era, past the caller's size, so the caller's layout is untouched and
+ * the era costs no extra line for any node whose size leaves 8 bytes spare.
+ * Every ALLOY_SMR_IBR_ERA_ALLOCS allocations a thread advances the era, so a
+ * stalled reader's interval stops covering new nodes.
+ */
+#define _GNU_SOURCE
+#include "smr_internal.h"
+
+#include <errno.h>
+
+size_t alloy_smr_node_footprint(const alloy_smr *d, size_t size) {
+    size_t extra = d->head.scheme == ALLOY_SMR_IBR ? sizeof(uint64_t) : 0;
+    if (size > SIZE_MAX - extra - ALLOY_CACHE_LINE) return 0;
+    size_t s = size + extra;
+    if (s == 0) s = 1;
+    return (s + ALLOY_CACHE_LINE - 1) & ~(size_t)(ALLOY_CACHE_LINE - 1);
+}
+
+void *alloy_smr_node_alloc(alloy_smr *d, size_t size) {
+    size_t foot = alloy_smr_node_footprint(d, size);
+    if (ALLOY_UNLIKELY(foot == 0)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = alloy_malloc_aligned(foot, ALLOY_CACHE_LINE);
+    if (ALLOY_UNLIKELY(p == NULL)) return NULL;
+    if (d->head.scheme == ALLOY_SMR_IBR) {
+        smr_rec *r = smr_self(d);
+        uint64_t era = __atomic_load_n(&d->head.clock, __ATOMIC_ACQUIRE);
+        __atomic_store_n((uint64_t *)((char *)p + foot - sizeof(uint64_t)), era, __ATOMIC_RELAXED);
+        if (++r->allocs >= ALLOY_SMR_IBR_ERA_ALLOCS) {
+            r->allocs = 0;
+            __atomic_fetch_add(&d->head.clock, 1, __ATOMIC_ACQ_REL);
+        }
+    }
+    return p;
+}
+
+void alloy_smr_node_free(alloy_smr *d, void *node, size_t size) {
+    if (node == NULL) return;
+    alloy_free_aligned_sized(node, alloy_smr_node_footprint(d, size), ALLOY_CACHE_LINE);
+}

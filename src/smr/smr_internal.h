@@ -1,0 +1,126 @@
+/* src/smr/smr_internal.h - private to src/smr: domains, records, bags.
+ *
+ * Layout of a domain:
+ * - head: the clock (epoch or era) on its own cache line, read by every
+ *   section entry, written only when it advances.
+ * - slots: one cache line per thread (alloy__smr_slot), in chunks that are
+ *   only ever appended while the domain lives, so scanners walk them without
+ *   a lock. A slot is reused by the next thread once its owner exits.
+ * - records: one per thread, private to it except under rec->lock. Retired
+ *   nodes go into the record's current block (owner-only appends, count
+ *   published with release); full or outdated blocks are sealed onto a list.
+ *
+ * Locks, always taken in this order: g_lock (registry) -> d->lock (records,
+ * slots) -> rec->lock (blocks of one record) -> d->orphan_lock. The owner of a
+ * record takes its lock only on slow paths (sealing a block, reclaiming);
+ * free callbacks always run with no lock held, so they may retire.
+ */
+#ifndef ALLOY_SMR_INTERNAL_H
+#define ALLOY_SMR_INTERNAL_H
+
+#include "../internal.h"
+
+#include <pthread.h>
+
+/* ---- retired entries and blocks ------------------------------------------ */
+
+typedef struct smr_entry {
+    void *p;
+    size_t size;
+    alloy_smr_free_fn *fn;
+    void *ctx;
+    uint64_t birth;  /* IBR: era the node was born in (0 if unknown) */
+    uint64_t retire; /* clock read (after a fence) when it was retired */
+} smr_entry;
+
+#define SMR_BLOCK_ENTRIES 64
+
+typedef struct smr_block {
+    struct smr_block *next;
+    uint64_t tag;   /* largest retire of its entries (set when sealed) */
+    uint32_t first; /* entries below first were taken by a barrier (atomic) */
+    uint32_t count; /* entries written (atomic: owner release, barrier acquire) */
+    smr_entry e[SMR_BLOCK_ENTRIES];
+} smr_block;
+
+/* ---- slots ---------------------------------------------------------------- */
+
+typedef struct smr_line {
+    alloy__smr_slot s;
+    uint32_t used; /* under d->lock */
+} __attribute__((aligned(ALLOY_CACHE_LINE))) smr_line;
+
+#define SMR_CHUNK_SLOTS 32
+
+typedef struct smr_chunk {
+    smr_line line[SMR_CHUNK_SLOTS];
+    struct smr_chunk *next; /* atomic, set once */
+} smr_chunk;
+
+/* ---- per-thread record ----------------------------------------------------- */
+
+typedef struct smr_rec {
+    alloy__smr_hot hot; /* first: the inline paths see only this */
+    struct alloy_smr *d;
+    smr_line *line;
+    pthread_mutex_t lock;
+    smr_block *cur;    /* current block: owner appends without the lock */
+    smr_block *sealed; /* sealed blocks, under lock */
+    smr_block *spare;  /* empty blocks kept for reuse (owner only) */
+    uint32_t nspare;
+    uint32_t since;        /* EBR: retires since seen changed */
+    uint64_t cur_tag;      /* EBR: clock of the entries in cur */
+    uint64_t seen;         /* EBR: clock at the last retire */
+    smr_chunk *scan_chunk; /* EBR: incremental scan position */
+    uint32_t scan_idx;
+    uint32_t allocs;    /* IBR: node allocations since the last era increment */
+    uint64_t held;      /* IBR: entries held since the last scan (owner only) */
+    uint64_t threshold; /* IBR: scan when held reaches this */
+    uint64_t busy;      /* odd while the owner frees blocks it took out (atomic) */
+    uint64_t retired;   /* owner-written counters (relaxed atomics) */
+    uint64_t freed;
+    uint64_t *snap; /* IBR: reservation snapshot buffer (owner only) */
+    size_t snap_cap;
+    struct smr_rec *next, *prev; /* d->recs, under d->lock */
+} smr_rec;
+
+/* ---- domain ----------------------------------------------------------------- */
+
+struct alloy_smr {
+    alloy__smr_head head;
+    char pad_[ALLOY_CACHE_LINE - sizeof(alloy__smr_head)];
+    pthread_mutex_t lock;
+    smr_rec *recs;
+    uint32_t nrecs;
+    uint32_t nslots;
+    smr_chunk *chunks; /* first chunk; never NULL */
+    smr_chunk *tail;
+    pthread_mutex_t orphan_lock;
+    smr_block *orphans;    /* blocks of exited threads (atomic head for peeking) */
+    uint64_t retired_gone; /* counters folded from exited records (atomic) */
+    uint64_t freed_gone;
+    uint64_t freed_other;    /* freed by a barrier or destroy (atomic) */
+    struct alloy_smr *gnext; /* registry, under g_lock */
+} __attribute__((aligned(ALLOY_CACHE_LINE)));
+
+/* ---- shared between the files of src/smr ------------------------------------ */
+
+/* Owner-only counter update a concurrent reader may load (no locked instruction). */
+#define SMR_RELAXED_ADD(field, n)                                                                  \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+
+static inline smr_rec *smr_self(alloy_smr *d) {
+    return (smr_rec *)alloy__smr_self(d);
+}
+
+/* domain.c */
+ALLOY_HIDDEN smr_block *alloy__smr_block_new(smr_rec *r);
+ALLOY_HIDDEN void alloy__smr_block_recycle(smr_rec *r, smr_block *b);
+ALLOY_HIDDEN void alloy__smr_orphans_push(alloy_smr *d, smr_block *list);
+ALLOY_HIDDEN smr_block *alloy__smr_orphans_take(alloy_smr *d, bool wait);
+
+/* reclaim.c */
+ALLOY_HIDDEN size_t alloy__smr_free_entries(smr_block *b);
+ALLOY_HIDDEN size_t alloy__smr_free_all_locked(alloy_smr *d, smr_rec *r);
+
+#endif /* ALLOY_SMR_INTERNAL_H */

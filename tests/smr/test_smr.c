@@ -1,0 +1,401 @@
+/* tests/smr/test_smr.c - alloy_smr API: sections, retire, poll, barrier,
+ * node allocation, thread exit hand-off, fork. Every case runs on both
+ * schemes and ends by destroying its domain and checking that the routed
+ * heap's counters are back where they started (when counters are built in).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <alloy.h>
+
+#include "cmocka_main.h"
+
+static const alloy_smr_scheme schemes[] = {ALLOY_SMR_EBR, ALLOY_SMR_IBR};
+
+static uint64_t live_blocks(void) {
+    alloy_stats s;
+    return alloy_stats_get(&s) ? s.current_count : 0;
+}
+
+typedef struct counting {
+    uint64_t calls; /* atomic */
+    uint64_t bytes; /* atomic */
+} counting;
+
+static void counting_free(void *ctx, void *p, size_t size) {
+    counting *c = ctx;
+    __atomic_add_fetch(&c->calls, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&c->bytes, size, __ATOMIC_RELAXED);
+    alloy_free_sized(p, size);
+}
+
+static void test_create_destroy(void **state) {
+    (void)state;
+    uint64_t before = live_blocks();
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        assert_non_null(d);
+        assert_int_equal(alloy_smr_scheme_of(d), schemes[i]);
+        assert_string_equal(alloy_smr_scheme_name(schemes[i]), i == 0 ? "ebr" : "ibr");
+        alloy_smr_stats st;
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.retired, 0);
+        assert_int_equal(st.threads, 0);
+        alloy_smr_destroy(d);
+    }
+    alloy_smr_destroy(NULL);
+    errno = 0;
+    assert_null(alloy_smr_create((alloy_smr_scheme)7));
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(live_blocks(), before);
+}
+
+static void test_sections_nest(void **state) {
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        void *shared = alloy_smr_node_alloc(d, 16);
+        void *slot = shared;
+        alloy_smr_enter(d);
+        alloy_smr_enter(d);
+        assert_ptr_equal(alloy_smr_protect(d, &slot), shared);
+        alloy_smr_exit(d);
+        assert_true(alloy_smr_reserve(d) || alloy_smr_reserve(d));
+        alloy_smr_exit(d);
+        alloy_smr_stats st;
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.threads, 1); /* joined on first use */
+        alloy_smr_node_free(d, shared, 16);
+        alloy_smr_destroy(d);
+    }
+}
+
+static void test_node_alloc_layout(void **state) {
+    (void)state;
+    uint64_t before = live_blocks();
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        bool ibr = schemes[i] == ALLOY_SMR_IBR;
+        assert_int_equal(alloy_smr_node_footprint(d, 1), 64);
+        assert_int_equal(alloy_smr_node_footprint(d, 56), 64);
+        assert_int_equal(alloy_smr_node_footprint(d, 64), ibr ? 128 : 64);
+        assert_int_equal(alloy_smr_node_footprint(d, 100), 128);
+        assert_int_equal(alloy_smr_node_footprint(d, 0), 64);
+        for (size_t size = 0; size < 300; size += 7) {
+            unsigned char *p = alloy_smr_node_alloc(d, size);
+            assert_non_null(p);
+            assert_int_equal((uintptr_t)p % 64, 0);
+            memset(p, 0xab, size); /* the caller's bytes never overlap the birth era */
+            alloy_smr_node_free(d, p, size);
+        }
+        errno = 0;
+        assert_null(alloy_smr_node_alloc(d, SIZE_MAX - 8));
+        assert_int_equal(errno, ENOMEM);
+        alloy_smr_node_free(d, NULL, 8);
+        alloy_smr_destroy(d);
+    }
+    assert_int_equal(live_blocks(), before);
+}
+
+static void test_retire_barrier_frees_all(void **state) {
+    (void)state;
+    uint64_t before = live_blocks();
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        counting c = {0, 0};
+        enum { N = 1000 };
+        for (int k = 0; k < N; k++) {
+            alloy_smr_enter(d);
+            alloy_smr_retire(d, alloy_malloc(24), 24, counting_free, &c);
+            alloy_smr_exit(d);
+            alloy_smr_retire_node(d, alloy_smr_node_alloc(d, 40), 40);
+        }
+        alloy_smr_barrier(d);
+        alloy_smr_stats st;
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.retired, 2 * N);
+        assert_int_equal(st.freed, 2 * N);
+        assert_int_equal(st.pending, 0);
+        assert_int_equal(c.calls, N);
+        assert_int_equal(c.bytes, 24 * N);
+        alloy_smr_destroy(d);
+    }
+    assert_int_equal(live_blocks(), before);
+}
+
+static void test_retire_amortized_without_poll(void **state) {
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        enum { N = 100000 };
+        for (int k = 0; k < N; k++) {
+            alloy_smr_enter(d);
+            void *n = alloy_smr_node_alloc(d, 16);
+            alloy_smr_exit(d);
+            alloy_smr_retire_node(d, n, 16);
+        }
+        alloy_smr_stats st;
+        alloy_smr_stats_get(d, &st);
+        /* Reclamation happened inside retire: only a bounded tail is pending. */
+        assert_int_equal(st.retired, N);
+        assert_true(st.pending < 4096);
+        alloy_smr_destroy(d); /* frees the tail */
+    }
+}
+
+static void test_poll(void **state) {
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        counting c = {0, 0};
+        for (int k = 0; k < 10; k++) alloy_smr_retire(d, alloy_malloc(8), 8, counting_free, &c);
+        size_t freed = 0;
+        for (int k = 0; k < 4; k++) freed += alloy_smr_poll(d);
+        assert_int_equal(freed, 10);
+        assert_int_equal(c.calls, 10);
+        alloy_smr_destroy(d);
+    }
+}
+
+/* A reader inside a section keeps a retired node alive until it leaves. */
+typedef struct hold_arg {
+    alloy_smr *d;
+    void **slot;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int phase; /* 1 = inside with the node, 2 = may leave */
+    uint64_t seen;
+} hold_arg;
+
+static void *holder(void *p) {
+    hold_arg *a = p;
+    alloy_smr_enter(a->d);
+    uint64_t *node = alloy_smr_protect(a->d, a->slot);
+    pthread_mutex_lock(&a->mu);
+    a->phase = 1;
+    pthread_cond_broadcast(&a->cv);
+    while (a->phase != 2) pthread_cond_wait(&a->cv, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+    a->seen = *node; /* ASan: this read would fail if the node were freed */
+    alloy_smr_exit(a->d);
+    return NULL;
+}
+
+static void test_reader_keeps_node(void **state) {
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        uint64_t *node = alloy_smr_node_alloc(d, sizeof *node);
+        *node = 42;
+        void *slot = node;
+        hold_arg a = {.d = d, .slot = &slot, .phase = 0};
+        pthread_mutex_init(&a.mu, NULL);
+        pthread_cond_init(&a.cv, NULL);
+        pthread_t t;
+        pthread_create(&t, NULL, holder, &a);
+        pthread_mutex_lock(&a.mu);
+        while (a.phase != 1) pthread_cond_wait(&a.cv, &a.mu);
+        pthread_mutex_unlock(&a.mu);
+        __atomic_store_n(&slot, NULL, __ATOMIC_SEQ_CST); /* unlink */
+        alloy_smr_retire_node(d, node, sizeof *node);
+        for (int k = 0; k < 5; k++) alloy_smr_poll(d);
+        /* IBR also churns eras so the reservation's interval is the only pin. */
+        for (int k = 0; k < 300; k++) alloy_smr_node_free(d, alloy_smr_node_alloc(d, 8), 8);
+        for (int k = 0; k < 5; k++) alloy_smr_poll(d);
+        alloy_smr_stats st;
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.pending, 1);
+        pthread_mutex_lock(&a.mu);
+        a.phase = 2;
+        pthread_cond_broadcast(&a.cv);
+        pthread_mutex_unlock(&a.mu);
+        pthread_join(t, NULL);
+        assert_int_equal(a.seen, 42);
+        alloy_smr_barrier(d);
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.pending, 0);
+        pthread_mutex_destroy(&a.mu);
+        pthread_cond_destroy(&a.cv);
+        alloy_smr_destroy(d);
+    }
+}
+
+/* IBR: a reader's reservation does not pin nodes born after it. */
+static void test_ibr_does_not_pin_younger_nodes(void **state) {
+    (void)state;
+    alloy_smr *d = alloy_smr_create(ALLOY_SMR_IBR);
+    uint64_t *old = alloy_smr_node_alloc(d, 8);
+    void *slot = old;
+    hold_arg a = {.d = d, .slot = &slot, .phase = 0};
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_cond_init(&a.cv, NULL);
+    *old = 7;
+    pthread_t t;
+    pthread_create(&t, NULL, holder, &a);
+    pthread_mutex_lock(&a.mu);
+    while (a.phase != 1) pthread_cond_wait(&a.cv, &a.mu);
+    pthread_mutex_unlock(&a.mu);
+    enum { N = 5000 };
+    for (int k = 0; k < N; k++) alloy_smr_retire_node(d, alloy_smr_node_alloc(d, 8), 8);
+    alloy_smr_poll(d);
+    alloy_smr_stats st;
+    alloy_smr_stats_get(d, &st);
+    /* Only nodes born in the reader's era (at most one era's worth) stay. */
+    assert_true(st.pending <= ALLOY_SMR_IBR_ERA_ALLOCS + 1);
+    pthread_mutex_lock(&a.mu);
+    a.phase = 2;
+    pthread_cond_broadcast(&a.cv);
+    pthread_mutex_unlock(&a.mu);
+    pthread_join(t, NULL);
+    alloy_smr_node_free(d, old, 8);
+    alloy_smr_barrier(d);
+    alloy_smr_stats_get(d, &st);
+    assert_int_equal(st.pending, 0);
+    pthread_mutex_destroy(&a.mu);
+    pthread_cond_destroy(&a.cv);
+    alloy_smr_destroy(d);
+}
+
+/* A thread that exits hands its nodes to the domain and its record is freed. */
+typedef struct exit_arg {
+    alloy_smr *d;
+    int n;
+} exit_arg;
+
+static void *retire_then_exit(void *p) {
+    exit_arg *a = p;
+    for (int k = 0; k < a->n; k++) {
+        alloy_smr_enter(a->d);
+        alloy_smr_exit(a->d);
+        alloy_smr_retire_node(a->d, alloy_smr_node_alloc(a->d, 32), 32);
+    }
+    return NULL;
+}
+
+static void test_thread_exit_hands_off(void **state) {
+    (void)state;
+    uint64_t before = live_blocks();
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        exit_arg a = {d, 100};
+        pthread_t t;
+        pthread_create(&t, NULL, retire_then_exit, &a);
+        pthread_join(t, NULL);
+        alloy_smr_stats st;
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.threads, 0); /* the exited thread's record is gone */
+        assert_int_equal(st.retired, 100);
+        assert_true(st.pending > 0); /* handed off, not lost */
+        alloy_smr_poll(d);           /* adopted by this thread */
+        alloy_smr_poll(d);
+        alloy_smr_poll(d);
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.pending, 0);
+        assert_int_equal(st.threads, 1);
+        alloy_smr_destroy(d);
+    }
+    assert_int_equal(live_blocks(), before);
+}
+
+/* Records of a destroyed domain are never touched again by their threads. */
+static void test_many_domains(void **state) {
+    (void)state;
+    uint64_t before = live_blocks();
+    for (int round = 0; round < 50; round++) {
+        alloy_smr *ds[3];
+        for (int k = 0; k < 3; k++) ds[k] = alloy_smr_create(schemes[(round + k) % 2]);
+        for (int k = 0; k < 3; k++) {
+            alloy_smr_enter(ds[k]);
+            alloy_smr_retire_node(ds[k], alloy_smr_node_alloc(ds[k], 8), 8);
+            alloy_smr_exit(ds[k]);
+        }
+        for (int k = 0; k < 3; k++) alloy_smr_destroy(ds[k]);
+    }
+    assert_int_equal(live_blocks(), before);
+}
+
+typedef struct fork_arg {
+    alloy_smr *d;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int phase;
+} fork_arg;
+
+static void *fork_bystander(void *p) {
+    fork_arg *a = p;
+    alloy_smr_enter(a->d); /* inside a section when the fork happens */
+    for (int k = 0; k < 50; k++) alloy_smr_retire_node(a->d, alloy_smr_node_alloc(a->d, 8), 8);
+    pthread_mutex_lock(&a->mu);
+    a->phase = 1;
+    pthread_cond_broadcast(&a->cv);
+    while (a->phase != 2) pthread_cond_wait(&a->cv, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+    alloy_smr_exit(a->d);
+    return NULL;
+}
+
+static void test_fork(void **state) {
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        fork_arg a = {.d = alloy_smr_create(schemes[i]), .phase = 0};
+        pthread_mutex_init(&a.mu, NULL);
+        pthread_cond_init(&a.cv, NULL);
+        pthread_t t;
+        pthread_create(&t, NULL, fork_bystander, &a);
+        pthread_mutex_lock(&a.mu);
+        while (a.phase != 1) pthread_cond_wait(&a.cv, &a.mu);
+        pthread_mutex_unlock(&a.mu);
+        alloy_smr_retire_node(a.d, alloy_smr_node_alloc(a.d, 8), 8);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            /* The bystander's section is gone with its thread: the barrier
+             * must not wait for it, and its nodes are freed here. */
+            alloy_smr_stats st;
+            alloy_smr_stats_get(a.d, &st);
+            int bad = st.threads != 1;
+            alloy_smr_barrier(a.d);
+            alloy_smr_stats_get(a.d, &st);
+            bad |= (st.pending != 0) << 1;
+            bad |= (st.retired != 51) << 2;
+            alloy_smr_destroy(a.d);
+            _exit(bad);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        pthread_mutex_lock(&a.mu);
+        a.phase = 2;
+        pthread_cond_broadcast(&a.cv);
+        pthread_mutex_unlock(&a.mu);
+        pthread_join(t, NULL);
+        alloy_smr_barrier(a.d);
+        alloy_smr_stats st;
+        alloy_smr_stats_get(a.d, &st);
+        assert_int_equal(st.pending, 0);
+        pthread_mutex_destroy(&a.mu);
+        pthread_cond_destroy(&a.cv);
+        alloy_smr_destroy(a.d);
+    }
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_create_destroy),
+    cmocka_unit_test(test_sections_nest),
+    cmocka_unit_test(test_node_alloc_layout),
+    cmocka_unit_test(test_retire_barrier_frees_all),
+    cmocka_unit_test(test_retire_amortized_without_poll),
+    cmocka_unit_test(test_poll),
+    cmocka_unit_test(test_reader_keeps_node),
+    cmocka_unit_test(test_ibr_does_not_pin_younger_nodes),
+    cmocka_unit_test(test_thread_exit_hands_off),
+    cmocka_unit_test(test_many_domains),
+    cmocka_unit_test(test_fork),
+};
+
+ALLOY_TEST_MAIN(tests)
