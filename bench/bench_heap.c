@@ -28,6 +28,7 @@ typedef struct impl {
     const char *name;
     void *(*malloc)(size_t);
     void (*free)(void *);
+    void (*free_sized)(void *, size_t);
 } impl;
 
 /* ---- workloads ------------------------------------------------------------ */
@@ -47,6 +48,18 @@ static double w_lifo64(const impl *m) {
         volatile char *p = m->malloc(64);
         p[0] = 1;
         m->free((void *)p);
+    }
+    return (now_ns() - t) / (double)n;
+}
+
+/* What a runtime that knows its object sizes does: the sized free. */
+static double w_lifo64_sized(const impl *m) {
+    long n = 2000000 / scale;
+    double t = now_ns();
+    for (long i = 0; i < n; i++) {
+        volatile char *p = m->malloc(64);
+        p[0] = 1;
+        m->free_sized((void *)p, 64);
     }
     return (now_ns() - t) / (double)n;
 }
@@ -159,9 +172,8 @@ typedef struct workload {
 } workload;
 
 static const workload workloads[] = {
-    {"64 B LIFO", w_lifo64},
-    {"100K then free", w_batch},
-    {"mixed 16B-64K live", w_mixed},
+    {"64 B LIFO", w_lifo64},         {"64 B LIFO, sized free", w_lifo64_sized},
+    {"100K then free", w_batch},     {"mixed 16B-64K live", w_mixed},
     {"2 threads x-free", w_xthread},
 };
 #define NW (sizeof workloads / sizeof workloads[0])
@@ -173,6 +185,13 @@ static void *je_malloc_direct(size_t n) {
 }
 static void je_free_direct(void *p) {
     dallocx(p, 0);
+}
+static void je_free_sized_direct(void *p, size_t n) {
+    sdallocx(p, n, 0);
+}
+static void libc_free_sized_direct(void *p, size_t n) {
+    (void)n;
+    free(p);
 }
 
 static void *sym(void *h, const char *name) {
@@ -190,10 +209,11 @@ static void fn_from(void *dst, void *h, const char *name) {
 }
 
 static impl direct_impl(const char *backend) {
-    impl d = {"direct", malloc, free};
+    impl d = {"direct", malloc, free, libc_free_sized_direct};
     if (strcmp(backend, "jemalloc") == 0) {
         d.malloc = je_malloc_direct;
         d.free = je_free_direct;
+        d.free_sized = je_free_sized_direct;
     } else if (strcmp(backend, "mimalloc") == 0 || strcmp(backend, "tcmalloc") == 0) {
         bool mi = backend[0] == 'm';
         void *h =
@@ -204,6 +224,7 @@ static impl direct_impl(const char *backend) {
         }
         fn_from(&d.malloc, h, mi ? "mi_malloc" : "tc_malloc");
         fn_from(&d.free, h, mi ? "mi_free" : "tc_free");
+        fn_from(&d.free_sized, h, mi ? "mi_free_size" : "tc_free_sized");
     }
     return d;
 }
@@ -228,10 +249,11 @@ static int run_backend(const char *backend, int rounds) {
     }
     impl v[3];
     v[0] = direct_impl(backend);
-    v[1] = (impl){"alloy, counters off", NULL, NULL};
+    v[1] = (impl){"alloy, counters off", NULL, NULL, NULL};
     fn_from(&v[1].malloc, nostats, "alloy_malloc");
     fn_from(&v[1].free, nostats, "alloy_free");
-    v[2] = (impl){"alloy, counters on", alloy_malloc, alloy_free};
+    fn_from(&v[1].free_sized, nostats, "alloy_free_sized");
+    v[2] = (impl){"alloy, counters on", alloy_malloc, alloy_free, alloy_free_sized};
 
     make_sequence();
     for (size_t w = 0; w < NW; w++) {
