@@ -62,6 +62,19 @@ subdirectory)
     exit 1
   fi
   ;;
-*) echo "usage: check_package.sh install|pkgconfig|subdirectory SRC BUILD" >&2; exit 2 ;;
+override-on)
+  # liballoy itself built with ALLOY_OVERRIDE=ON replaces malloc for its users
+  cmake -S "$src" -B "$work/b" -DALLOY_OVERRIDE=ON -DALLOY_BUILD_TESTS=OFF -DALLOY_BUILD_BENCH=OFF \
+        -DALLOY_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build "$work/b" --target alloy >/dev/null
+  grep -q '#define ALLOY_OVERRIDE 1' "$work/b/include/alloy/config.h"
+  cc "$here/consumer/override_on.c" -o "$work/on" -I"$src/include" -I"$work/b/include" \
+     -L"$work/b" -lalloy -Wl,-rpath,"$work/b"
+  out=$("$work/on")
+  case $out in "override on: malloc served by "*) ;; *) echo "FAIL: $out" >&2; exit 1 ;; esac
+  echo "ok $mode: $out"
+  exit 0
+  ;;
+*) echo "usage: check_package.sh install|pkgconfig|subdirectory|override-on SRC BUILD" >&2; exit 2 ;;
 esac
 echo "ok $mode: $want"
