@@ -15,6 +15,7 @@
  * scenario (one reader holds a section for 1 s while two writers run).
  *
  * usage: bench_smr [--quick] [--reps N] [--ms N] [--threads 1,2,4] [--no-stall]
+ *                  [--only "alloy EBR"]
  */
 #define _GNU_SOURCE
 #include <ck_epoch.h>
@@ -42,14 +43,20 @@ typedef struct tcount {
 } __attribute__((aligned(64))) tcount;
 
 static tcount counts[MAX_THREADS * 2];
-static unsigned count_next; /* atomic */
+static unsigned count_next; /* atomic: slots handed out in this run */
+static unsigned count_gen;  /* atomic: run number */
 static __thread tcount *my_count;
+static __thread unsigned my_gen;
 
+/* This thread's counter slot for the current run (liburcu's worker threads
+ * outlive runs, so a slot is handed out again when the run changes). */
 static tcount *count_self(void) {
-    if (my_count == NULL) {
+    unsigned gen = __atomic_load_n(&count_gen, __ATOMIC_RELAXED);
+    if (my_count == NULL || my_gen != gen) {
         unsigned i = __atomic_fetch_add(&count_next, 1, __ATOMIC_RELAXED);
         if (i >= sizeof counts / sizeof counts[0]) abort();
         my_count = &counts[i];
+        my_gen = gen;
     }
     return my_count;
 }
@@ -58,6 +65,8 @@ static tcount *count_self(void) {
     __atomic_store_n(&count_self()->field, count_self()->field + 1, __ATOMIC_RELAXED)
 
 static void counts_reset(void) {
+    __atomic_store_n(&count_next, 0, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&count_gen, 1, __ATOMIC_RELAXED);
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         __atomic_store_n(&counts[i].retired, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&counts[i].freed, 0, __ATOMIC_RELAXED);
@@ -271,6 +280,7 @@ typedef struct shared {
     int go, stop; /* atomic */
     int stall;    /* atomic: stall scenario, 1 while the reader holds its section */
     pthread_barrier_t ready;
+    bctx reader; /* the stalled reader's context, kept until the run ends */
 } shared;
 
 typedef struct worker {
@@ -647,8 +657,8 @@ static result run_once(int scheme, int ds, int nthreads, double seconds, bool st
     if (stall) pthread_join(reader, NULL);
     structure_free(sh, &mc);
     reclaim_all(sh, &mc);
-    if (scheme ==
-        S_CK_EPOCH) /* after the barrier's grace period, every record's callbacks may run */
+    /* After the barrier's grace period every record's callbacks may run. */
+    if (scheme == S_CK_EPOCH)
         for (int i = 0; i < nthreads; i++) ck_epoch_reclaim(ws[i].c.er);
     thread_teardown(sh, &mc);
     for (int i = 0; i < nthreads; i++) {
@@ -660,6 +670,11 @@ static result run_once(int scheme, int ds, int nthreads, double seconds, bool st
             free(ws[i].c.hr->pointers);
             free(ws[i].c.hr);
         }
+    }
+    free(sh->reader.er);
+    if (sh->reader.hr != NULL) {
+        free(sh->reader.hr->pointers);
+        free(sh->reader.hr);
     }
     for (size_t k = 0; k < mc.nleak; k++)
         alloy_free_aligned_sized(mc.leak[k], NODE_BYTES, NODE_BYTES);
@@ -728,11 +743,7 @@ static void *stall_reader(void *p) {
         break;
     }
     thread_teardown(sh, &c);
-    free(c.er);
-    if (c.hr != NULL) {
-        free(c.hr->pointers);
-        free(c.hr);
-    }
+    sh->reader = c; /* its ck records stay registered: freed by run_once after the joins */
     return NULL;
 }
 
@@ -790,19 +801,23 @@ static double micro_enter_exit(int scheme, long n) {
     return (t1 - t0) / (double)n * 1e9;
 }
 
-/* Amortized retire: n nodes allocated up front, then retired back to back
- * (the time includes the reclamation and frees that retire performs). */
+/* Amortized retire: batches of 1000 nodes are allocated (untimed), then
+ * retired back to back (timed); the time includes the reclamation and frees
+ * those retires perform. n nodes in all. */
 static double micro_retire(int scheme, long n) {
     alloy_smr *d = alloy_smr_create(scheme == S_EBR ? ALLOY_SMR_EBR : ALLOY_SMR_IBR);
-    void **nodes = malloc((size_t)n * sizeof *nodes);
-    for (long i = 0; i < n; i++) nodes[i] = alloy_smr_node_alloc(d, 16);
-    double t0 = now_s();
-    for (long i = 0; i < n; i++) alloy_smr_retire_node(d, nodes[i], 16);
-    double t1 = now_s();
+    enum { BATCH = 1000 };
+    void *nodes[BATCH];
+    double spent = 0;
+    for (long done = 0; done < n; done += BATCH) {
+        for (int i = 0; i < BATCH; i++) nodes[i] = alloy_smr_node_alloc(d, 16);
+        double t0 = now_s();
+        for (int i = 0; i < BATCH; i++) alloy_smr_retire_node(d, nodes[i], 16);
+        spent += now_s() - t0;
+    }
     alloy_smr_barrier(d);
     alloy_smr_destroy(d);
-    free(nodes);
-    return (t1 - t0) / (double)n * 1e9;
+    return spent / (double)n * 1e9;
 }
 
 /* ---- driver ------------------------------------------------------------------------------ */
@@ -835,6 +850,7 @@ int main(int argc, char **argv) {
     int threads[16] = {1, 2, 4, 8, 16};
     int nthreads_cfg = 5;
     bool do_stall = true;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             reps = 3;
@@ -851,11 +867,14 @@ int main(int argc, char **argv) {
             for (char *tok = strtok(argv[++i], ","); tok && nthreads_cfg < 16;
                  tok = strtok(NULL, ","))
                 threads[nthreads_cfg++] = atoi(tok);
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
         } else if (strcmp(argv[i], "--no-stall") == 0) {
             do_stall = false;
         } else {
             fprintf(stderr,
-                    "usage: %s [--quick] [--reps N] [--ms N] [--threads 1,2,4] [--no-stall]\n",
+                    "usage: %s [--quick] [--reps N] [--ms N] [--threads 1,2,4] [--no-stall] "
+                    "[--only SCHEME]\n",
                     argv[0]);
             return 2;
         }
@@ -891,6 +910,14 @@ int main(int argc, char **argv) {
     for (int ds = DS_STACK; ds <= DS_LIST; ds++) {
         const int *sch = ds == DS_LIST ? listsch : all;
         int nsch = ds == DS_LIST ? 3 : NSCHEMES;
+        int one[1];
+        if (only != NULL) {
+            nsch = 0;
+            for (int k = 0; k < (ds == DS_LIST ? 3 : NSCHEMES); k++)
+                if (strcmp(scheme_names[sch[k]], only) == 0) one[nsch++] = sch[k];
+            if (nsch == 0) continue;
+            sch = one;
+        }
         for (int t = 0; t < nthreads_cfg; t++) {
             /* Round robin, starting one scheme later each rep, so that the
              * allocator state a run leaves behind falls on every scheme alike. */
