@@ -57,12 +57,13 @@ clean:
 	rm -rf $(BUILD) build-nostats build-asan build-tsan
 
 # ---- fuzzing (issue 3): the allocator fuzz target (tests/fuzz/fuzz_alloc.c)
-# under libFuzzer with ASan+UBSan for FUZZ_TIME seconds; `make test` runs a
+# under libFuzzer with ASan+UBSan for FUZZ_TIME seconds, liballoy itself
+# instrumented for coverage (fuzzer-no-link); `make test` runs a
 # short fixed-seed pass of the same target as the ctest entry fuzz_alloc.libfuzzer.
 FUZZ_TIME ?= 300
 .PHONY: fuzz
 fuzz: deps
-	@$(CMAKE) -S . -B build-fuzz $(GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLOY_BUILD_BENCH=OFF -DALLOY_BUILD_EXAMPLES=OFF "-DCMAKE_C_FLAGS=-fsanitize=address$(comma)undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" >/dev/null
+	@$(CMAKE) -S . -B build-fuzz $(GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLOY_BUILD_BENCH=OFF -DALLOY_BUILD_EXAMPLES=OFF "-DCMAKE_C_FLAGS=-fsanitize=address$(comma)undefined$(comma)fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer" >/dev/null
 	@$(CMAKE) --build build-fuzz -j $(JOBS) --target fuzz_alloc
 	@mkdir -p build-fuzz/corpus-alloc
 	cd build-fuzz && ASAN_OPTIONS=allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/alloc/fuzz_alloc -max_total_time=$(FUZZ_TIME) -max_len=4096 -print_final_stats=1 corpus-alloc

@@ -162,7 +162,7 @@ ALLOY_NODISCARD static inline void *alloy_alloc(alloy_allocator a, size_t size, 
     if (ALLOY_UNLIKELY(!alloy_align_ok(align) || size > ALLOY_SIZE_LIMIT)) return NULL;
     if (ALLOY_UNLIKELY(size == 0)) return alloy_zero_size_ptr(align);
 #ifndef ALLOY_NO_DEVIRTUALIZE
-    if (a.vt == &alloy__arena_vtable) {
+    if (ALLOY_LIKELY(a.vt == &alloy__arena_vtable)) {
         void *p;
         if (ALLOY_LIKELY(alloy__bump((alloy__bump_head *)a.ctx, size, align, &p))) return p;
     } else if (a.vt == &alloy__pool_vtable) {

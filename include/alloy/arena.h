@@ -52,7 +52,9 @@ typedef struct alloy_arena_stats {
     size_t large_blocks; /* live blocks taken straight from the parent */
 } alloy_arena_stats;
 
-/* A position to rewind to; valid until the arena is reset or rewound before it. */
+/* A position to rewind to; valid until the arena is reset or rewound before it. Restore marks
+ * newest first. Blocks from before a mark keep the size they had when it was taken: growing one
+ * in place after the save is undone by the restore. */
 typedef struct alloy_arena_mark {
     alloy__arena_chunk *chunk;
     char *cur;

@@ -26,7 +26,8 @@ ALLOY_API void alloy_fixed_deinit(alloy_fixed *f) ALLOY_NOEXCEPT;
 /* Invalidate every block and start again at the front of the buffer. */
 ALLOY_API void alloy_fixed_reset(alloy_fixed *f) ALLOY_NOEXCEPT;
 
-/* Allocate size bytes aligned to align (a power of two) from the buffer; NULL when it does not fit.
+/* Allocate size > 0 bytes aligned to align (a power of two) from the buffer; NULL when it does not
+ * fit.
  */
 ALLOY_NODISCARD static inline void *alloy_fixed_alloc(alloy_fixed *f, size_t size, size_t align) {
     size_t avail = (size_t)(f->end - f->cur);

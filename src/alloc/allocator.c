@@ -48,38 +48,64 @@ static inline int *errno_ptr(void) {
     return e;
 }
 
-/* Alignment every backend's plain malloc gives for every size: mimalloc's
- * small size classes (8, 24, 40, ... bytes) are only 8-byte aligned. */
+/* Alignment every backend's plain malloc gives for every size: blocks of at
+ * most 8 bytes are only 8-byte aligned under mimalloc, as C allows. */
 #define PLAIN_ALIGN _Alignof(void *)
 
 /* ---- the heap (routed, counted) ------------------------------------------ */
 
+/* Counted exactly as the routed API counts (see alloy__alloc_bytes): a plain
+ * block by its size class where the backend has a table, so neither the
+ * allocation nor the sized free needs a usable-size call; aligned blocks by
+ * their usable size. */
 static void *heap_alloc(void *ctx, size_t size, size_t align) {
     (void)ctx;
     int *err = errno_ptr(), saved = *err;
-    void *p = align <= PLAIN_ALIGN ? alloy__be.malloc(size) : alloy__be.malloc_aligned(size, align);
-    if (ALLOY_UNLIKELY(p == NULL)) {
-        *err = saved;
-        return NULL;
+    void *p;
+    if (align <= PLAIN_ALIGN) {
+        p = alloy__be.malloc(size);
+        if (ALLOY_UNLIKELY(p == NULL)) goto fail;
+        ALLOY__COUNT_ALLOC(alloy__alloc_bytes(&alloy__be, p, size));
+    } else {
+        p = alloy__be.malloc_aligned(size, align);
+        if (ALLOY_UNLIKELY(p == NULL)) goto fail;
+        ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, p));
     }
-    ALLOY__COUNT_ALLOC(alloy__be.usable_size(p));
     ALLOY__NEW_MEMORY(p);
     return p;
+fail:
+    *err = saved;
+    return NULL;
 }
 
-/* Only growth into the block's own slack: a later sized free must name a size
- * of the same size class as the original request (jemalloc and tcmalloc
- * trust it), which a shrink could break. Shrinking goes through remap. */
+/* Only growth into the block's own slack: a later sized free names a size in
+ * the same size class as the original request (jemalloc and tcmalloc trust it,
+ * and so does the class-based count). Shrinking goes through remap. */
 static bool heap_resize(void *ctx, void *p, size_t size, size_t new_size, size_t align) {
     (void)ctx, (void)align;
     return new_size >= size && new_size <= alloy__be.usable_size(p);
 }
 
+#if ALLOY_STATS
+/* A realloc that shrank a plain block in place leaves it larger than its new
+ * size class, which the class-based count on free would get wrong: move such a
+ * block to a fresh one of its class (as alloy_realloc does). */
+static void *class_exact(void *q, size_t size) {
+    if (alloy__be.classes == NULL || size > ALLOY__CLASS_MAX) return q;
+    if (alloy__usable(&alloy__be, q) == alloy__be.classes[(size + 7) >> 3]) return q;
+    void *r = alloy__be.malloc(size);
+    if (r == NULL) return q; /* the larger block is still counted exactly */
+    memcpy(r, q, size);
+    alloy__be.free(q);
+    return r;
+}
+#endif
+
 static void *heap_remap(void *ctx, void *p, size_t size, size_t new_size, size_t align) {
     (void)ctx, (void)size;
     int *err = errno_ptr(), saved = *err;
 #if ALLOY_STATS
-    size_t old = alloy__be.usable_size(p);
+    size_t old = alloy__usable(&alloy__be, p);
 #endif
     ALLOY__FREEING(p);
     void *q = align <= PLAIN_ALIGN ? alloy__be.realloc(p, new_size)
@@ -88,20 +114,26 @@ static void *heap_remap(void *ctx, void *p, size_t size, size_t new_size, size_t
         *err = saved;
         return NULL;
     }
+#if ALLOY_STATS
+    if (align <= PLAIN_ALIGN) q = class_exact(q, new_size);
+#endif
     ALLOY__COUNT_FREE(old);
-    ALLOY__COUNT_ALLOC(alloy__be.usable_size(q));
+    ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));
     ALLOY__NEW_MEMORY(q);
     return q;
 }
 
 static void heap_free(void *ctx, void *p, size_t size, size_t align) {
     (void)ctx;
-    ALLOY__COUNT_FREE(alloy__be.usable_size(p));
-    ALLOY__FREEING(p);
-    if (align <= PLAIN_ALIGN)
+    if (align <= PLAIN_ALIGN) {
+        ALLOY__COUNT_FREE(alloy__alloc_bytes(&alloy__be, p, size));
+        ALLOY__FREEING(p);
         alloy__be.free_sized(p, size);
-    else
+    } else {
+        ALLOY__COUNT_FREE(alloy__usable(&alloy__be, p));
+        ALLOY__FREEING(p);
         alloy__be.free_aligned_sized(p, size, align);
+    }
 }
 
 static bool heap_stats(void *ctx, alloy_stats *out) {

@@ -212,8 +212,10 @@ static void teardown(fixture *fx) {
                  (unsigned long long)r.totals.current_count,
                  (unsigned long long)r.totals.current_bytes);
     alloy_stats after;
-    if (fx->heap_counted && alloy_stats_get(&after))
+    if (fx->heap_counted && alloy_stats_get(&after)) {
         assert_int_equal(after.current_count, fx->heap_before.current_count);
+        assert_int_equal(after.current_bytes, fx->heap_before.current_bytes);
+    }
 }
 
 /* ---- properties ---------------------------------------------------------- */
