@@ -221,9 +221,9 @@ static inline void alloy_smr_exit(alloy_smr *d) {
 }
 
 static inline bool alloy_smr_reserve(alloy_smr *d) {
-    alloy__smr_hot *r = alloy__smr_self(d);
-    if (r->scheme != ALLOY_SMR_IBR) return true;
     const alloy__smr_head *h = (const alloy__smr_head *)(const void *)d;
+    if (h->scheme != ALLOY_SMR_IBR) return true; /* EBR: protected loads are plain loads */
+    alloy__smr_hot *r = alloy__smr_self(d);
     uint64_t c = __atomic_load_n(&h->clock, __ATOMIC_ACQUIRE);
     if (ALLOY_LIKELY(c == r->upper)) return true;
     r->upper = c;

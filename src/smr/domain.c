@@ -76,7 +76,7 @@ smr_block *alloy__smr_block_new(smr_rec *r) {
 }
 
 void alloy__smr_block_recycle(smr_rec *r, smr_block *b) {
-    if (r != NULL && r->nspare < 2) {
+    if (r != NULL && r->nspare < 4) {
         b->next = r->spare;
         r->spare = b;
         r->nspare++;

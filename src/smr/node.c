@@ -13,11 +13,8 @@
 #include <errno.h>
 
 size_t alloy_smr_node_footprint(const alloy_smr *d, size_t size) {
-    size_t extra = d->head.scheme == ALLOY_SMR_IBR ? sizeof(uint64_t) : 0;
-    if (size > SIZE_MAX - extra - ALLOY_CACHE_LINE) return 0;
-    size_t s = size + extra;
-    if (s == 0) s = 1;
-    return (s + ALLOY_CACHE_LINE - 1) & ~(size_t)(ALLOY_CACHE_LINE - 1);
+    if (size > SIZE_MAX - 2 * ALLOY_CACHE_LINE) return 0;
+    return smr_footprint(d->head.scheme, size);
 }
 
 void *alloy_smr_node_alloc(alloy_smr *d, size_t size) {
@@ -42,5 +39,5 @@ void *alloy_smr_node_alloc(alloy_smr *d, size_t size) {
 
 void alloy_smr_node_free(alloy_smr *d, void *node, size_t size) {
     if (node == NULL) return;
-    alloy_free_aligned_sized(node, alloy_smr_node_footprint(d, size), ALLOY_CACHE_LINE);
+    alloy_free_aligned_sized(node, smr_footprint(d->head.scheme, size), ALLOY_CACHE_LINE);
 }

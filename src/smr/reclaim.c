@@ -254,8 +254,50 @@ static size_t ibr_scan(smr_rec *r) {
 
 /* ---- retire ------------------------------------------------------------------------- */
 
-static void retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn, void *ctx,
-                   uint64_t birth) {
+/* The amortized work of a retire: EBR advances or reclaims, IBR scans. */
+static __attribute__((noinline)) void retire_work(smr_rec *r, alloy_smr *d, uint64_t clock) {
+    if (r->hot.scheme == ALLOY_SMR_EBR) {
+        if (clock != r->seen) {
+            r->seen = clock;
+            r->since = 0;
+            r->scan_chunk = d->chunks;
+            r->scan_idx = 0;
+            adopt_orphans(r, false);
+            ebr_reclaim(r, clock);
+        } else {
+            ebr_scan_step(r, clock);
+        }
+    } else {
+        adopt_orphans(r, false);
+        ibr_scan(r);
+    }
+}
+
+/* Append to the current block, which has room; then the amortized work. */
+static inline __attribute__((always_inline)) void
+retire_append(smr_rec *r, alloy_smr *d, smr_block *b, uint32_t n, const smr_entry *src) {
+    r->cur_tag = src->retire;
+    b->e[n] = *src;
+    __atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
+    SMR_RELAXED_ADD(r->retired, 1);
+    uint64_t clock = src->retire;
+    if (r->hot.scheme == ALLOY_SMR_EBR
+            ? clock != r->seen || ++r->since >= ALLOY_SMR_EBR_EPOCH_RETIRES
+            : ++r->held >= r->threshold)
+        retire_work(r, d, clock); /* tail call: the fast path saves no registers */
+}
+
+/* Slow path: seal the current block (full, or EBR's epoch moved), then append. */
+static __attribute__((noinline)) void retire_sealing(smr_rec *r, alloy_smr *d, smr_entry e) {
+    pthread_mutex_lock(&r->lock);
+    seal_locked(r);
+    pthread_mutex_unlock(&r->lock);
+    smr_block *b = r->cur;
+    retire_append(r, d, b, __atomic_load_n(&b->count, __ATOMIC_RELAXED), &e);
+}
+
+static inline __attribute__((always_inline)) void
+retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn, void *ctx, uint64_t birth) {
     smr_rec *r = smr_self(d);
     /* The clock read that tags the entry must follow the caller's unlink. The
      * contract makes the unlink a seq_cst RMW or store, which orders it before
@@ -265,44 +307,16 @@ static void retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn, vo
     alloy__smr_fence();
 #endif
     uint64_t clock = __atomic_load_n(&d->head.clock, __ATOMIC_SEQ_CST);
+    smr_entry e = {p, size, fn, ctx, birth, clock};
     smr_block *b = r->cur;
     uint32_t n = __atomic_load_n(&b->count, __ATOMIC_RELAXED);
-    bool ebr = r->hot.scheme == ALLOY_SMR_EBR;
-    if (ALLOY_UNLIKELY(
-            n == SMR_BLOCK_ENTRIES ||
-            (ebr && clock != r->cur_tag && n != __atomic_load_n(&b->first, __ATOMIC_RELAXED)))) {
-        pthread_mutex_lock(&r->lock);
-        seal_locked(r);
-        pthread_mutex_unlock(&r->lock);
-        b = r->cur;
-        n = __atomic_load_n(&b->count, __ATOMIC_RELAXED);
+    if (ALLOY_UNLIKELY(n == SMR_BLOCK_ENTRIES ||
+                       (r->hot.scheme == ALLOY_SMR_EBR && clock != r->cur_tag &&
+                        n != __atomic_load_n(&b->first, __ATOMIC_RELAXED)))) {
+        retire_sealing(r, d, e);
+        return;
     }
-    r->cur_tag = clock;
-    smr_entry *e = &b->e[n];
-    e->p = p;
-    e->size = size;
-    e->fn = fn;
-    e->ctx = ctx;
-    e->birth = birth;
-    e->retire = clock;
-    __atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
-    SMR_RELAXED_ADD(r->retired, 1);
-
-    if (ebr) {
-        if (clock != r->seen) {
-            r->seen = clock;
-            r->since = 0;
-            r->scan_chunk = d->chunks;
-            r->scan_idx = 0;
-            adopt_orphans(r, false);
-            ebr_reclaim(r, clock);
-        } else if (++r->since >= ALLOY_SMR_EBR_EPOCH_RETIRES) {
-            ebr_scan_step(r, clock);
-        }
-    } else if (++r->held >= r->threshold) {
-        adopt_orphans(r, false);
-        ibr_scan(r);
-    }
+    retire_append(r, d, b, n, &e);
 }
 
 void alloy_smr_retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn, void *ctx) {
@@ -310,13 +324,14 @@ void alloy_smr_retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn,
 }
 
 static void node_free_cb(void *ctx, void *p, size_t size) {
-    alloy_smr_node_free(ctx, p, size);
+    const alloy_smr *d = ctx;
+    alloy_free_aligned_sized(p, smr_footprint(d->head.scheme, size), ALLOY_CACHE_LINE);
 }
 
 void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size) {
     uint64_t birth = 0;
     if (d->head.scheme == ALLOY_SMR_IBR) {
-        size_t foot = alloy_smr_node_footprint(d, size);
+        size_t foot = smr_footprint(d->head.scheme, size);
         birth =
             __atomic_load_n((uint64_t *)((char *)node + foot - sizeof(uint64_t)), __ATOMIC_RELAXED);
     }

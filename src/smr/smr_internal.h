@@ -33,7 +33,7 @@ typedef struct smr_entry {
     uint64_t retire; /* clock read (after a fence) when it was retired */
 } smr_entry;
 
-#define SMR_BLOCK_ENTRIES 64
+#define SMR_BLOCK_ENTRIES 128
 
 typedef struct smr_block {
     struct smr_block *next;
@@ -111,6 +111,13 @@ struct alloy_smr {
 
 static inline smr_rec *smr_self(alloy_smr *d) {
     return (smr_rec *)alloy__smr_self(d);
+}
+
+/* Bytes a node of size takes (no overflow check: callers checked at allocation). */
+static inline size_t smr_footprint(uint32_t scheme, size_t size) {
+    size_t s = size + (scheme == ALLOY_SMR_IBR ? sizeof(uint64_t) : 0);
+    if (s == 0) s = 1;
+    return (s + ALLOY_CACHE_LINE - 1) & ~(size_t)(ALLOY_CACHE_LINE - 1);
 }
 
 /* domain.c */
