@@ -124,13 +124,28 @@ const char *alloy_backend_list(void) {
     static int done;
     if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
         pthread_mutex_lock(&registry_lock);
-        size_t n = 0;
-        for (size_t i = 0; i < NSLOTS; i++)
-            n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? " " : "", slots[i].name);
-        __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+        if (!__atomic_load_n(&done, __ATOMIC_RELAXED)) {
+            size_t n = 0;
+            for (size_t i = 0; i < NSLOTS; i++)
+                n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? " " : "",
+                                      slots[i].name);
+            __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+        }
         pthread_mutex_unlock(&registry_lock);
     }
     return list;
+}
+
+/* A fork while another thread loads a backend must not leave the child's
+ * registry locked. */
+static void registry_prepare(void) {
+    pthread_mutex_lock(&registry_lock);
+}
+static void registry_parent(void) {
+    pthread_mutex_unlock(&registry_lock);
+}
+static void registry_child(void) {
+    pthread_mutex_init(&registry_lock, NULL);
 }
 
 /* ---- initialization ------------------------------------------------------ */
@@ -160,7 +175,10 @@ static void choose_backend(void) {
             be = load_slot(find_slot("libc"));
         }
     }
-    alloy__be = *be;
+    /* Publish only the finished table: allocations made while it is being
+     * built (the debug wrapper loads libraries) are served by the bootstrap. */
+    alloy__backend chosen = *be;
+    alloy__be = chosen;
 }
 
 void alloy__init(void) {
@@ -169,6 +187,7 @@ void alloy__init(void) {
     if (__atomic_compare_exchange_n(&init_state, &expected, 1, false, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE)) {
         in_init = true;
+        pthread_atfork(registry_prepare, registry_parent, registry_child);
         alloy__stats_init();
         choose_backend();
         in_init = false;

@@ -14,9 +14,9 @@
 
 /* ---- backends -------------------------------------------------------------
  * One table per backend. Every slot is filled (no NULL checks on the hot
- * path); callers guarantee: p != NULL for free/usable/realloc, size > 0 is not
- * required, align is a power of two > alignof(max_align_t) for the aligned
- * slots. Slots may point straight into the backend library.
+ * path); callers guarantee: p != NULL for free/usable/realloc, size may be 0,
+ * align is any power of two for the aligned slots. Slots may point straight
+ * into the backend library.
  */
 typedef struct alloy__backend {
     const char *name;
@@ -82,6 +82,9 @@ ALLOY_HIDDEN extern alloy__backend alloy__be;
  * The result lives for the life of the process. */
 ALLOY_HIDDEN const alloy__backend *alloy__backend_get(const char *name);
 
+/* ALLOY_DEBUG=1 (src/debug/process.c): turn the chosen table into the debug heap's, in place. */
+ALLOY_HIDDEN void alloy__debug_wrap(alloy__backend *be);
+
 /* Run process-wide initialization if it has not run; safe to call often. */
 ALLOY_HIDDEN void alloy__init(void);
 
@@ -96,8 +99,9 @@ ALLOY_HIDDEN void *alloy__fail(int err, int handler_err);
 ALLOY_HIDDEN void alloy__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- counters -------------------------------------------------------------
- * Owner-only updates use relaxed atomic load + store (plain moves on x86),
- * so a concurrent reader is race-free without a locked instruction.
+ * Owner-only updates are an atomic load + release store (plain moves on x86),
+ * so a concurrent reader is race-free without a locked instruction; release
+ * lets a reader that sees a free also see the allocation it matches.
  */
 #if ALLOY_STATS
 typedef struct alloy__tcounters {
@@ -118,8 +122,8 @@ typedef struct alloy__tcounters {
 ALLOY_HIDDEN extern ALLOY_TLS alloy__tcounters alloy__tc;
 ALLOY_HIDDEN void alloy__counters_slow(int64_t delta, bool is_alloc, uint64_t bytes);
 
-#define ALLOY__RELAXED_ADD(field, n)                                                               \
-    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+#define ALLOY__OWNER_ADD(field, n)                                                                 \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELEASE)
 
 static inline void alloy__count(bool is_alloc, size_t bytes) {
     alloy__tcounters *c = &alloy__tc;
@@ -131,11 +135,11 @@ static inline void alloy__count(bool is_alloc, size_t bytes) {
     }
     c->pending = pending;
     if (is_alloc) {
-        ALLOY__RELAXED_ADD(c->alloc_count, 1);
-        ALLOY__RELAXED_ADD(c->alloc_bytes, bytes);
+        ALLOY__OWNER_ADD(c->alloc_count, 1);
+        ALLOY__OWNER_ADD(c->alloc_bytes, bytes);
     } else {
-        ALLOY__RELAXED_ADD(c->free_count, 1);
-        ALLOY__RELAXED_ADD(c->free_bytes, bytes);
+        ALLOY__OWNER_ADD(c->free_count, 1);
+        ALLOY__OWNER_ADD(c->free_bytes, bytes);
     }
 }
 #define ALLOY__COUNT_ALLOC(bytes) alloy__count(true, (bytes))

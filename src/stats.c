@@ -38,11 +38,31 @@ static void raise_peak(int64_t value) {
     }
 }
 
+static void fold_frees(const alloy__tcounters *c, alloy__tcounters *into) {
+    into->free_count += __atomic_load_n(&c->free_count, __ATOMIC_ACQUIRE);
+    into->free_bytes += __atomic_load_n(&c->free_bytes, __ATOMIC_ACQUIRE);
+}
+
+static void fold_allocs(const alloy__tcounters *c, alloy__tcounters *into) {
+    into->alloc_count += __atomic_load_n(&c->alloc_count, __ATOMIC_ACQUIRE);
+    into->alloc_bytes += __atomic_load_n(&c->alloc_bytes, __ATOMIC_ACQUIRE);
+}
+
 static void fold(const alloy__tcounters *c, alloy__tcounters *into) {
-    into->alloc_count += __atomic_load_n(&c->alloc_count, __ATOMIC_RELAXED);
-    into->free_count += __atomic_load_n(&c->free_count, __ATOMIC_RELAXED);
-    into->alloc_bytes += __atomic_load_n(&c->alloc_bytes, __ATOMIC_RELAXED);
-    into->free_bytes += __atomic_load_n(&c->free_bytes, __ATOMIC_RELAXED);
+    fold_frees(c, into);
+    fold_allocs(c, into);
+}
+
+/* Totals over exited and live threads, under lock. Every free is read before
+ * every allocation: a block's allocation happens before its free (the program
+ * passed the pointer on), so a free that is seen has its allocation seen too,
+ * and current bytes never reads below zero while threads run. */
+static void total_locked(alloy__tcounters *t) {
+    *t = (alloy__tcounters){0};
+    fold_frees(&exited, t);
+    for (alloy__tcounters *c = threads; c != NULL; c = c->next) fold_frees(c, t);
+    fold_allocs(&exited, t);
+    for (alloy__tcounters *c = threads; c != NULL; c = c->next) fold_allocs(c, t);
 }
 
 static void unlink_locked(alloy__tcounters *c) {
@@ -83,27 +103,31 @@ void alloy__counters_slow(int64_t pending, bool is_alloc, uint64_t bytes) {
         raise_peak(__atomic_add_fetch(&shared_current, d, __ATOMIC_RELAXED));
         return;
     }
-    if (c->state == TC_NEW) {
-        pending -= ALLOY__PENDING_UNREGISTERED;
-        c->state = TC_LIVE;
+    bool registering = c->state == TC_NEW;
+    if (registering) {
+        pending -= ALLOY__PENDING_UNREGISTERED; /* this operation's own bytes */
         pthread_mutex_lock(&lock);
         c->prev = NULL;
         c->next = threads;
         if (threads) threads->prev = c;
         threads = c;
+        c->state = TC_LIVE;
         pthread_mutex_unlock(&lock);
-        /* May allocate (and so re-enter the fast path): state is LIVE already. */
-        pthread_setspecific(exit_key, c);
     }
     if (is_alloc) {
-        ALLOY__RELAXED_ADD(c->alloc_count, 1);
-        ALLOY__RELAXED_ADD(c->alloc_bytes, bytes);
+        ALLOY__OWNER_ADD(c->alloc_count, 1);
+        ALLOY__OWNER_ADD(c->alloc_bytes, bytes);
     } else {
-        ALLOY__RELAXED_ADD(c->free_count, 1);
-        ALLOY__RELAXED_ADD(c->free_bytes, bytes);
+        ALLOY__OWNER_ADD(c->free_count, 1);
+        ALLOY__OWNER_ADD(c->free_bytes, bytes);
     }
     c->pending = 0;
     raise_peak(__atomic_add_fetch(&shared_current, pending, __ATOMIC_RELAXED));
+    /* Last, once the thread is fully registered: pthread_setspecific may
+     * allocate and so re-enter alloy, which must then take the fast path. If it
+     * fails, the thread would never be told of its exit, so it leaves the list
+     * now and counts through the locked path from here on. */
+    if (registering && pthread_setspecific(exit_key, c) != 0) thread_exit(c);
 }
 
 static void atfork_prepare(void) {
@@ -117,7 +141,10 @@ static void atfork_child(void) {
     alloy__tcounters *self = &alloy__tc;
     for (alloy__tcounters *c = threads, *next; c != NULL; c = next) {
         next = c->next;
-        if (c != self) fold(c, &exited);
+        if (c != self) {
+            fold(c, &exited);
+            __atomic_add_fetch(&shared_current, c->pending, __ATOMIC_RELAXED);
+        }
     }
     threads = NULL;
     if (self->state == TC_LIVE) {
@@ -128,10 +155,9 @@ static void atfork_child(void) {
 }
 
 static void sum(alloy_stats *out) {
-    alloy__tcounters t = {0};
+    alloy__tcounters t;
     pthread_mutex_lock(&lock);
-    fold(&exited, &t);
-    for (alloy__tcounters *c = threads; c != NULL; c = c->next) fold(c, &t);
+    total_locked(&t);
     alloy__tcounters base = baseline;
     pthread_mutex_unlock(&lock);
     out->alloc_count = t.alloc_count - base.alloc_count;
@@ -150,10 +176,9 @@ bool alloy_stats_get(alloy_stats *out) {
 }
 
 void alloy_stats_reset(void) {
-    alloy__tcounters t = {0};
+    alloy__tcounters t;
     pthread_mutex_lock(&lock);
-    fold(&exited, &t);
-    for (alloy__tcounters *c = threads; c != NULL; c = c->next) fold(c, &t);
+    total_locked(&t);
     baseline = t;
     pthread_mutex_unlock(&lock);
     __atomic_store_n(&shared_peak, (int64_t)(t.alloc_bytes - t.free_bytes), __ATOMIC_RELAXED);

@@ -7,8 +7,9 @@
  * after a program frees everything it allocated current_bytes is exactly 0.
  *
  * peak_bytes is sampled: each thread folds its net change into a shared total
- * once it exceeds ALLOY_STATS_PEAK_SLACK bytes, so the peak can read low by at
- * most that much per thread. Every other field is exact.
+ * once it exceeds ALLOY_STATS_PEAK_SLACK bytes, so the peak can differ from the
+ * true high-water mark by at most that much per running thread, either way.
+ * Every other field is exact.
  *
  * With ALLOY_STATS=OFF at build time every counter is compiled out and
  * alloy_stats_get returns false with *out zeroed.

@@ -1,71 +1,102 @@
 /* jemalloc backend: Debian's libjemalloc.so.2 through its *allocx family.
  *
- * jemalloc needs ~2.6 KiB of static TLS, so it cannot be dlopen'd into a
- * running process; liballoy links it (DT_NEEDED) instead. The link lists libc
- * first, so plain malloc still resolves to glibc; alloy only calls mallocx,
- * rallocx, dallocx, sdallocx and sallocx, names libc does not have.
+ * Like mimalloc and tcmalloc, jemalloc is loaded with dlopen(RTLD_LOCAL), so
+ * its own malloc and operator new never enter the process's symbol lookup and
+ * liballoy stays dlopen-able. jemalloc needs ~2.6 KiB of static TLS, more than
+ * glibc keeps spare for libraries loaded after start-up (512 bytes), so in a
+ * process that did not load it at start the load fails unless the program runs
+ * with GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096; the reason printed
+ * then says so. Builds whose default backend is jemalloc link it instead, so it
+ * is loaded at start-up. jemalloc.h is used for its flag macros only.
  * mallocx(0) is undefined in jemalloc, so size 0 becomes 1 on both sides.
  */
+#define _GNU_SOURCE
 #include "../internal.h"
 
+#include <dlfcn.h>
 #include <jemalloc/jemalloc.h>
 #include <stdio.h>
+#include <string.h>
 
+#define JEMALLOC_SONAME "libjemalloc.so.2"
 #define ZERO_TO_ONE(n) ((n) + ((n) == 0))
 
+static void *(*je_mallocx)(size_t size, int flags);
+static void *(*je_rallocx)(void *p, size_t size, int flags);
+static void (*je_dallocx)(void *p, int flags);
+static void (*je_sdallocx)(void *p, size_t size, int flags);
+static size_t (*je_sallocx)(const void *p, int flags);
+static size_t (*je_nallocx)(size_t size, int flags);
+static int (*je_mallctl)(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+static uint32_t je_classes[ALLOY__CLASS_SLOTS];
+
 static void *je_malloc_(size_t size) {
-    return mallocx(ZERO_TO_ONE(size), 0);
+    return je_mallocx(ZERO_TO_ONE(size), 0);
 }
 
 static void *je_calloc_(size_t count, size_t size) {
-    return mallocx(ZERO_TO_ONE(count * size), MALLOCX_ZERO); /* caller checked overflow */
+    return je_mallocx(ZERO_TO_ONE(count * size), MALLOCX_ZERO); /* caller checked overflow */
 }
 
 static void *je_realloc_(void *p, size_t size) {
-    return rallocx(p, ZERO_TO_ONE(size), 0);
+    return je_rallocx(p, ZERO_TO_ONE(size), 0);
 }
 
 static void je_free_(void *p) {
-    dallocx(p, 0);
+    je_dallocx(p, 0);
 }
 
 static void je_free_sized_(void *p, size_t size) {
-    sdallocx(p, ZERO_TO_ONE(size), 0);
+    je_sdallocx(p, ZERO_TO_ONE(size), 0);
 }
 
 static void *je_malloc_aligned_(size_t size, size_t align) {
-    return mallocx(ZERO_TO_ONE(size), MALLOCX_ALIGN(align));
+    return je_mallocx(ZERO_TO_ONE(size), MALLOCX_ALIGN(align));
 }
 
 static void *je_realloc_aligned_(void *p, size_t size, size_t align) {
-    return rallocx(p, ZERO_TO_ONE(size), MALLOCX_ALIGN(align));
+    return je_rallocx(p, ZERO_TO_ONE(size), MALLOCX_ALIGN(align));
 }
 
 static void je_free_aligned_sized_(void *p, size_t size, size_t align) {
-    sdallocx(p, ZERO_TO_ONE(size), MALLOCX_ALIGN(align));
+    je_sdallocx(p, ZERO_TO_ONE(size), MALLOCX_ALIGN(align));
 }
 
 static size_t je_usable_(const void *p) {
-    return sallocx(p, 0);
+    return je_sallocx(p, 0);
 }
 
 static size_t je_good_size_(size_t size) {
-    return nallocx(ZERO_TO_ONE(size), 0);
+    return je_nallocx(ZERO_TO_ONE(size), 0);
 }
 
-static uint32_t je_classes[ALLOY__CLASS_SLOTS];
-
 static void je_collect_(bool force) {
-    if (force) mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    if (force) je_mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
     char name[64];
     snprintf(name, sizeof name, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
-    mallctl(name, NULL, NULL, NULL, 0);
+    je_mallctl(name, NULL, NULL, NULL, 0);
 }
 
 bool alloy__jemalloc_load(alloy__backend *be, char *err, size_t errlen) {
+    void *h = dlopen(JEMALLOC_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (h == NULL) {
+        const char *why = dlerror();
+        snprintf(err, errlen, "%s%s", why,
+                 strstr(why, "static TLS") ? "; run with "
+                                             "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096"
+                                           : "");
+        return false;
+    }
+    const alloy__sym syms[] = {
+        {"mallocx", &je_mallocx},   {"rallocx", &je_rallocx}, {"dallocx", &je_dallocx},
+        {"sdallocx", &je_sdallocx}, {"sallocx", &je_sallocx}, {"nallocx", &je_nallocx},
+        {"mallctl", &je_mallctl},
+    };
+    if (!alloy__resolve(h, JEMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen))
+        return false;
     const char *version = NULL;
     size_t len = sizeof version;
-    if (mallctl("version", &version, &len, NULL, 0) != 0 || version == NULL) {
+    if (je_mallctl("version", &version, &len, NULL, 0) != 0 || version == NULL) {
         snprintf(err, errlen, "jemalloc did not answer mallctl(\"version\")");
         return false;
     }

@@ -8,6 +8,7 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <string.h>
 
 #define TCMALLOC_SONAME "libtcmalloc_minimal.so.4"
 
@@ -18,6 +19,29 @@ static char tc_version_text[32];
 static alloy__backend tc_table;
 static size_t (*tc_nallocx_fn)(size_t size, int flags);
 static uint32_t tc_classes[ALLOY__CLASS_SLOTS];
+
+/* Largest size tcmalloc serves from a size class; tc_free_sized picks the
+ * class from the size it is given up to this size. */
+#define TC_MAX_CLASS_SIZE (256u * 1024u)
+static void *(*tc_malloc_fn)(size_t size);
+static void *(*tc_realloc_fn)(void *p, size_t size);
+static size_t (*tc_usable_fn)(const void *p);
+
+/* tc_realloc keeps a block when shrinking by less than half, so the block
+ * stays in a larger class than its new size; tc_free_sized(p, new size) would
+ * then file it under the wrong class and corrupt the heap. For class sizes,
+ * keep the block only if its class is the new size's class; otherwise move it
+ * (tcmalloc copies in that case too). On failure p is untouched. */
+static void *tc_realloc_(void *p, size_t size) {
+    if (size > TC_MAX_CLASS_SIZE) return tc_realloc_fn(p, size);
+    size_t old = tc_usable_fn(p);
+    if (old == tc_nallocx_fn(size, 0)) return p;
+    void *q = tc_malloc_fn(size);
+    if (q == NULL) return NULL;
+    memcpy(q, p, old < size ? old : size);
+    tc_free_fn(p);
+    return q;
+}
 
 static size_t tc_good_size(size_t size) {
     return tc_nallocx_fn(size, 0);
@@ -52,7 +76,7 @@ bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
     const alloy__sym syms[] = {
         {"tc_malloc", &be->malloc},
         {"tc_calloc", &be->calloc},
-        {"tc_realloc", &be->realloc},
+        {"tc_realloc", &tc_realloc_fn},
         {"tc_free", &be->free},
         {"tc_free_sized", &be->free_sized},
         {"tc_malloc_size", &be->usable_size},
@@ -69,6 +93,9 @@ bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
     version(&major, &minor, &patch);
     snprintf(tc_version_text, sizeof tc_version_text, "%d.%d%s", major, minor, patch ? patch : "");
     be->name = "tcmalloc";
+    be->realloc = tc_realloc_;
+    tc_malloc_fn = be->malloc;
+    tc_usable_fn = be->usable_size;
     be->malloc_aligned = tc_malloc_aligned;
     be->realloc_aligned = tc_realloc_aligned;
     be->free_aligned_sized = tc_free_aligned_sized;

@@ -71,8 +71,13 @@ OVERRIDE void *aligned_alloc(size_t align, size_t size) {
     return alloy_malloc_aligned(size, align);
 }
 
+/* glibc's memalign rounds an alignment that is not a power of two up to one. */
 OVERRIDE void *memalign(size_t align, size_t size) {
-    return alloy_malloc_aligned(size, align);
+    if (align > ((size_t)1 << 63))
+        return alloy__fail(EINVAL, EINVAL); /* no power of two that large */
+    size_t pow2 =
+        align <= 1 ? 1 : (size_t)1 << (64 - __builtin_clzll((unsigned long long)align - 1));
+    return alloy_malloc_aligned(size, pow2);
 }
 
 static size_t page_size(void) {

@@ -6,12 +6,16 @@
 #   block exists in the library at all.
 set -euo pipefail
 lib=$1 stats=$2
-if nm -D "$lib" | grep -q '__tls_get_addr'; then
+# Capture first: with pipefail, `nm | grep -q` can lose to SIGPIPE and pass.
+dynsyms=$(nm -D "$lib")
+if grep -q '__tls_get_addr' <<<"$dynsyms"; then
   echo "FAIL: $lib calls __tls_get_addr (global-dynamic TLS); use ALLOY_TLS (initial-exec)" >&2
   exit 1
 fi
-if readelf -lW "$lib" | grep -q ' TLS '; then has_tls=1; else has_tls=0; fi
-counters=$(nm "$lib" | grep -c ' alloy__tc$' || true)
+segments=$(readelf -lW "$lib")
+if grep -q ' TLS ' <<<"$segments"; then has_tls=1; else has_tls=0; fi
+allsyms=$(nm "$lib")
+counters=$(grep -c ' alloy__tc$' <<<"$allsyms" || true)
 if [ "$stats" = 1 ] && [ "$counters" != 1 ]; then
   echo "FAIL: counters compiled in but alloy__tc not found" >&2
   exit 1

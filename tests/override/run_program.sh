@@ -71,7 +71,8 @@ if ! grep -Eq "$evidence" "$work/stderr"; then
   cat "$work/stderr" >&2
   exit 1
 fi
-if grep -Ev "$evidence" "$work/stderr" | grep -q .; then
+unexpected=$(grep -Ev "$evidence" "$work/stderr" || true)
+if [ -n "$unexpected" ]; then
   echo "FAIL $prog: unexpected stderr" >&2
   cat "$work/stderr" >&2
   exit 1

@@ -15,11 +15,15 @@ install_alloy() {
   cmake --install "$build" --prefix "$work/prefix" >/dev/null
   test -f "$work/prefix/include/alloy.h"
   test -f "$work/prefix/include/alloy/config.h"
-  readelf -d "$work/prefix/lib/liballoy.so" | grep -q 'SONAME.*liballoy.so.0'
-  # only the alloy_ API is exported (plus the override library's malloc family)
-  if nm -D --defined-only "$work/prefix/lib/liballoy.so" | awk '$2 ~ /[TDBW]/ {print $3}' | grep -v '^alloy_' | grep -q .; then
-    echo "liballoy.so exports non-alloy symbols:" >&2
-    nm -D --defined-only "$work/prefix/lib/liballoy.so" | awk '$2 ~ /[TDBW]/ {print $3}' | grep -v '^alloy_' >&2
+  # (outputs are captured before grep: with pipefail, `cmd | grep -q` can pass on SIGPIPE)
+  dyn=$(readelf -d "$work/prefix/lib/liballoy.so")
+  grep -q 'SONAME.*liballoy.so.0' <<<"$dyn"
+  # only the public alloy_ API is exported: no internal alloy__ names, nothing else
+  exported=$(nm -D --defined-only "$work/prefix/lib/liballoy.so" | awk '$2 ~ /[TDBWRV]/ {print $3}')
+  stray=$(grep -v '^alloy_' <<<"$exported" || true)
+  stray+=$(grep '^alloy__' <<<"$exported" || true)
+  if [ -n "$stray" ]; then
+    echo "liballoy.so exports non-API symbols: $stray" >&2
     exit 1
   fi
 }
@@ -46,7 +50,8 @@ pkgconfig)
   cc "$here/consumer/main.c" -o "$work/static" $(pkg-config --cflags alloy) ${static_libs/-lalloy/-l:liballoy.a}
   check_out "$work/shared"
   check_out "$work/static"
-  ! readelf -d "$work/static" | grep -q 'liballoy.so' || { echo "static consumer needs liballoy.so" >&2; exit 1; }
+  dyn=$(readelf -d "$work/static")
+  if grep -q 'liballoy.so' <<<"$dyn"; then echo "static consumer needs liballoy.so" >&2; exit 1; fi
   ;;
 subdirectory)
   cmake -S "$here/consumer" -B "$work/c" -DALLOY_SOURCE_DIR="$src" >"$work/configure.log"
@@ -54,8 +59,8 @@ subdirectory)
   check_out "$work/c/consumer_shared"
   check_out "$work/c/consumer_static"
   # not top level: no alloy tests, benchmarks or install rules
-  ! find "$work/c/alloy-build" -name CTestTestfile.cmake | xargs -r grep -l add_test | grep -q . \
-    || { echo "alloy registered tests as a subproject" >&2; exit 1; }
+  registered=$(find "$work/c/alloy-build" -name CTestTestfile.cmake -exec grep -l add_test {} + || true)
+  if [ -n "$registered" ]; then echo "alloy registered tests as a subproject" >&2; exit 1; fi
   [ ! -d "$work/c/alloy-build/bench" ] || { echo "alloy built its benchmarks as a subproject" >&2; exit 1; }
   if grep -q 'liballoy\|alloyTargets' "$work/c/alloy-build/cmake_install.cmake"; then
     echo "alloy added install rules as a subproject" >&2
@@ -67,7 +72,7 @@ override-on)
   cmake -S "$src" -B "$work/b" -DALLOY_OVERRIDE=ON -DALLOY_BUILD_TESTS=OFF -DALLOY_BUILD_BENCH=OFF \
         -DALLOY_BUILD_EXAMPLES=OFF >/dev/null
   cmake --build "$work/b" --target alloy >/dev/null
-  grep -q '#define ALLOY_OVERRIDE 1' "$work/b/include/alloy/config.h"
+  grep -q '#define ALLOY_OVERRIDE 1' "$work/b/include/alloy/config.h" || { echo "config.h lacks ALLOY_OVERRIDE 1" >&2; exit 1; }
   cc "$here/consumer/override_on.c" -o "$work/on" -I"$src/include" -I"$work/b/include" \
      -L"$work/b" -lalloy -Wl,-rpath,"$work/b"
   out=$("$work/on")

@@ -109,6 +109,27 @@ static void unknown_backend_warns_once_and_keeps_default(void **state) {
     assert_string_equal(out, ALLOY_DEFAULT_BACKEND);
 }
 
+/* jemalloc loaded after start-up needs static TLS that glibc does not keep
+ * spare by default: without the tunable the process says how to fix it, in one
+ * line, and keeps the default backend. */
+static void jemalloc_without_static_tls_says_how(void **state) {
+    (void)state;
+    if (!ALLOY_HAVE_JEMALLOC || strcmp(ALLOY_DEFAULT_BACKEND, "jemalloc") == 0) skip();
+    char err[1024], out[256];
+    char *saved = getenv("GLIBC_TUNABLES") ? strdup(getenv("GLIBC_TUNABLES")) : NULL;
+    unsetenv("GLIBC_TUNABLES");
+    int rc = run_child("jemalloc", err, sizeof err, out, sizeof out);
+    if (saved) {
+        setenv("GLIBC_TUNABLES", saved, 1);
+        free(saved);
+    }
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(err, "ALLOY_BACKEND=jemalloc is unavailable"));
+    assert_non_null(strstr(err, "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096"));
+    assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1);
+    assert_string_equal(out, ALLOY_DEFAULT_BACKEND);
+}
+
 static void each_backend_is_selectable_at_run_time(void **state) {
     (void)state;
     char list[64];
@@ -186,6 +207,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(handler_sees_each_error_kind),
     cmocka_unit_test(unknown_backend_warns_once_and_keeps_default),
     cmocka_unit_test(each_backend_is_selectable_at_run_time),
+    cmocka_unit_test(jemalloc_without_static_tls_says_how),
     cmocka_unit_test(leak_check_reports_exact_live_blocks),
     cmocka_unit_test(fork_with_threads_allocating),
 };

@@ -316,6 +316,40 @@ static void realloc_then_sized_free_balances(void **state) {
     assert_int_equal(s1.current_count, s0.current_count);
 }
 
+/* A block resized by realloc can be released with alloy_free_sized(new size)
+ * on every backend. tcmalloc's own realloc keeps a block of a larger class when
+ * shrinking, which its sized free would then file under the wrong class; alloy
+ * must not let that through. Blocks handed out afterwards must not overlap. */
+static void sized_free_after_realloc_is_safe(void **state) {
+    (void)state;
+    static const size_t pairs[][2] = {{100, 60}, {20000, 15000}, {4096, 3000}, {200000, 130000},
+                                      {60, 100}, {15000, 20000}, {1000, 999},  {300000, 200000}};
+    bool tcmalloc = strcmp(alloy_backend_name(), "tcmalloc") == 0;
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        size_t from = pairs[i][0], to = pairs[i][1];
+        unsigned char *p = alloy_malloc(from);
+        memset(p, 0x5c, from);
+        unsigned char *q = alloy_realloc(p, to);
+        assert_non_null(q);
+        if (tcmalloc && to <= 256 * 1024) {
+            void *fresh = alloy_malloc(to);
+            assert_int_equal(alloy_usable_size(q), alloy_usable_size(fresh));
+            alloy_free(fresh);
+        }
+        alloy_free_sized(q, to);
+        unsigned char *blk[32];
+        for (int k = 0; k < 32; k++) {
+            blk[k] = alloy_malloc(to);
+            memset(blk[k], k, to);
+        }
+        for (int k = 0; k < 32; k++) {
+            for (size_t j = 0; j < to; j += 997) assert_int_equal(blk[k][j], k);
+            assert_int_equal(blk[k][to - 1], k);
+        }
+        for (int k = 0; k < 32; k++) alloy_free_sized(blk[k], to);
+    }
+}
+
 static void stats_reset_keeps_current(void **state) {
     (void)state;
     alloy_stats s;
@@ -385,6 +419,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(counters_balance_exactly, setup, teardown),
     cmocka_unit_test_setup_teardown(counted_size_is_usable_size, setup, teardown),
     cmocka_unit_test_setup_teardown(realloc_then_sized_free_balances, setup, teardown),
+    cmocka_unit_test_setup_teardown(sized_free_after_realloc_is_safe, setup, teardown),
     cmocka_unit_test_setup_teardown(stats_reset_keeps_current, setup, teardown),
     cmocka_unit_test_setup_teardown(stats_print_text_and_json, setup, teardown),
     cmocka_unit_test_setup_teardown(collect_runs, setup, teardown),
