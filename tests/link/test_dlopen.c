@@ -3,6 +3,8 @@
  * This program does not link liballoy; it dlopens ALLOY_LIB_PATH.
  */
 #define _GNU_SOURCE
+#include <alloy/config.h>
+
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdbool.h>
