@@ -14,7 +14,9 @@
 #include <alloy.h>
 
 #include <dlfcn.h>
+#if ALLOY_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -180,6 +182,7 @@ static const workload workloads[] = {
 
 /* ---- the backends called directly ------------------------------------------ */
 
+#if ALLOY_HAVE_JEMALLOC
 static void *je_malloc_direct(size_t n) {
     return mallocx(n, 0);
 }
@@ -189,6 +192,7 @@ static void je_free_direct(void *p) {
 static void je_free_sized_direct(void *p, size_t n) {
     sdallocx(p, n, 0);
 }
+#endif
 static void libc_free_sized_direct(void *p, size_t n) {
     (void)n;
     free(p);
@@ -210,11 +214,15 @@ static void fn_from(void *dst, void *h, const char *name) {
 
 static impl direct_impl(const char *backend) {
     impl d = {"direct", malloc, free, libc_free_sized_direct};
+#if ALLOY_HAVE_JEMALLOC
     if (strcmp(backend, "jemalloc") == 0) {
         d.malloc = je_malloc_direct;
         d.free = je_free_direct;
         d.free_sized = je_free_sized_direct;
-    } else if (strcmp(backend, "mimalloc") == 0 || strcmp(backend, "tcmalloc") == 0) {
+        return d;
+    }
+#endif
+    if (strcmp(backend, "mimalloc") == 0 || strcmp(backend, "tcmalloc") == 0) {
         bool mi = backend[0] == 'm';
         void *h =
             dlopen(mi ? "libmimalloc.so.2" : "libtcmalloc_minimal.so.4", RTLD_NOW | RTLD_LOCAL);
@@ -313,6 +321,12 @@ int main(int argc, char **argv) {
     }
     if (getenv("ALLOY_BENCH_CHILD")) return run_backend(getenv("ALLOY_BACKEND"), rounds);
 
+    Dl_info info;
+    void *plain_malloc = dlsym(RTLD_DEFAULT, "malloc");
+    if (!dladdr(plain_malloc, &info) || strstr(info.dli_fname, "libc.so") == NULL) {
+        fprintf(stderr, "bench_heap: plain malloc is not glibc's\n");
+        return 2;
+    }
     print_machine();
     printf("ns per malloc+free pair, median of %d interleaved rounds; ratio = variant / direct\n\n",
            rounds);
