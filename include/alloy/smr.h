@@ -111,13 +111,14 @@ ALLOY_API const char *alloy_smr_scheme_name(alloy_smr_scheme scheme) ALLOY_NOEXC
 
 /* ---- retiring and freeing ------------------------------------------------ */
 
-/* Free p with fn(ctx, p, size) once no section that could have read it
- * remains. Never blocks; frees some expired nodes of this thread on the way
- * (amortized O(1)). fn must not be NULL. */
-ALLOY_API void alloy_smr_retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn,
-                                void *ctx) ALLOY_NOEXCEPT;
-/* Retire a node from alloy_smr_node_alloc(d, size); it is freed with alloy_smr_node_free. */
-ALLOY_API void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size) ALLOY_NOEXCEPT;
+/* static inline void alloy_smr_retire(alloy_smr *d, void *p, size_t size,
+ *                                     alloy_smr_free_fn *fn, void *ctx);
+ *     Free p with fn(ctx, p, size) once no section that could have read it
+ *     remains. Never blocks; frees some expired nodes of this thread on the
+ *     way (amortized O(1)). fn must not be NULL. Inline below.
+ * static inline void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size);
+ *     Retire a node from alloy_smr_node_alloc(d, size); it is freed with
+ *     alloy_smr_node_free. Inline below. */
 /* Free what this thread can free now (also adopts nodes of exited threads);
  * never blocks. Returns the number of nodes freed. */
 ALLOY_API size_t alloy_smr_poll(alloy_smr *d) ALLOY_NOEXCEPT;
@@ -162,12 +163,39 @@ typedef struct alloy__smr_slot {
 
 #define ALLOY__SMR_IDLE UINT64_MAX
 
-/* The head of a thread's record in one domain. */
+/* A retired node waiting in its thread's bag. */
+typedef struct alloy__smr_entry {
+    void *p;
+    size_t size;
+    alloy_smr_free_fn *fn;
+    void *ctx;
+    uint64_t birth;  /* IBR: era the node was born in (0 if unknown) */
+    uint64_t retire; /* clock read after the unlink */
+} alloy__smr_entry;
+
+#define ALLOY__SMR_BLOCK_ENTRIES 128
+
+/* A bag: the owner appends at count (published with release); a barrier may
+ * take entries below count and moves first past them (both atomic). */
+typedef struct alloy__smr_block {
+    struct alloy__smr_block *next;
+    uint64_t tag; /* largest retire of its entries, set when sealed */
+    uint32_t first;
+    uint32_t count;
+    alloy__smr_entry e[ALLOY__SMR_BLOCK_ENTRIES];
+} alloy__smr_block;
+
+/* The head of a thread's record in one domain; the owner's fields. */
 typedef struct alloy__smr_hot {
     alloy__smr_slot *slot;
     uint64_t upper; /* owner's copy of slot->upper */
     uint32_t depth;
     uint32_t scheme;
+    alloy__smr_block *cur; /* the bag retire appends to */
+    uint64_t cur_tag;      /* clock of the last append */
+    uint64_t budget;       /* retires left before the amortized work runs */
+    uint64_t retired;      /* relaxed atomic: a stats reader may load it */
+    uint32_t allocs;       /* IBR: node allocations since the last era increment */
 } alloy__smr_hot;
 
 /* One-entry cache: the record of this thread in the domain used last. */
@@ -180,6 +208,12 @@ ALLOY_API extern __thread alloy__smr_tcache alloy__smr_tc
     __attribute__((tls_model("initial-exec")));
 /* Find or create this thread's record in d (out of line). Aborts on OOM. */
 ALLOY_API alloy__smr_hot *alloy__smr_join(alloy_smr *d) ALLOY_NOEXCEPT;
+/* Retire's slow path: the bag is full or the clock moved since the last append. */
+ALLOY_API void alloy__smr_retire_slow(alloy_smr *d, const alloy__smr_entry *e) ALLOY_NOEXCEPT;
+/* Retire's amortized work (EBR: advance or reclaim; IBR: scan), when budget runs out. */
+ALLOY_API void alloy__smr_retire_work(alloy_smr *d, uint64_t clock) ALLOY_NOEXCEPT;
+/* The free function of retire_node: alloy_smr_node_free(ctx, p, size). */
+ALLOY_API void alloy__smr_node_free_fn(void *ctx, void *p, size_t size) ALLOY_NOEXCEPT;
 
 static inline alloy__smr_hot *alloy__smr_self(alloy_smr *d) {
     const alloy__smr_head *h = (const alloy__smr_head *)(const void *)d;
@@ -239,6 +273,59 @@ static inline void *alloy_smr_protect(alloy_smr *d, void *const *pp) {
     do p = __atomic_load_n(pp, __ATOMIC_ACQUIRE);
     while (!alloy_smr_reserve(d));
     return p;
+}
+
+static inline void alloy__smr_retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn,
+                                     void *ctx, uint64_t birth) {
+    alloy__smr_hot *r = alloy__smr_self(d);
+    const alloy__smr_head *h = (const alloy__smr_head *)(const void *)d;
+    /* The clock read that tags the entry must follow the caller's unlink: the
+     * contract makes the unlink a seq_cst RMW or store, which orders it before
+     * this seq_cst load (on x86 it is itself a full barrier). */
+#if !defined(__x86_64__) && !defined(__i386__)
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+    uint64_t clock = __atomic_load_n(&h->clock, __ATOMIC_SEQ_CST);
+    alloy__smr_block *b = r->cur;
+    uint32_t n = __atomic_load_n(&b->count, __ATOMIC_RELAXED);
+    if (ALLOY_UNLIKELY(n == ALLOY__SMR_BLOCK_ENTRIES || clock != r->cur_tag)) {
+        alloy__smr_entry e = {p, size, fn, ctx, birth, clock};
+        alloy__smr_retire_slow(d, &e);
+        return;
+    }
+    alloy__smr_entry *e = &b->e[n];
+    e->p = p;
+    e->size = size;
+    e->fn = fn;
+    e->ctx = ctx;
+    e->birth = birth;
+    e->retire = clock;
+    __atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->retired, r->retired + 1, __ATOMIC_RELAXED);
+    if (ALLOY_UNLIKELY(--r->budget == 0)) alloy__smr_retire_work(d, clock);
+}
+
+static inline void alloy_smr_retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn,
+                                    void *ctx) {
+    alloy__smr_retire(d, p, size, fn, ctx, 0);
+}
+
+/* Bytes a node of size takes (see alloy_smr_node_footprint). */
+static inline size_t alloy__smr_footprint(uint32_t scheme, size_t size) {
+    size_t s = size + (scheme == ALLOY_SMR_IBR ? sizeof(uint64_t) : 0);
+    if (s == 0) s = 1;
+    return (s + 63) & ~(size_t)63;
+}
+
+static inline void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size) {
+    const alloy__smr_head *h = (const alloy__smr_head *)(const void *)d;
+    uint64_t birth = 0;
+    if (h->scheme == ALLOY_SMR_IBR) {
+        const char *end = (const char *)node + alloy__smr_footprint(h->scheme, size);
+        birth = __atomic_load_n((const uint64_t *)(const void *)(end - sizeof(uint64_t)),
+                                __ATOMIC_RELAXED);
+    }
+    alloy__smr_retire(d, node, size, alloy__smr_node_free_fn, d, birth);
 }
 
 #if !defined(__cplusplus)

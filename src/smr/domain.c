@@ -207,11 +207,11 @@ static void rec_detach(alloy_smr *d, smr_rec *r, bool locked) {
     if (!locked) pthread_mutex_lock(&r->lock);
     smr_block *list = r->sealed;
     r->sealed = NULL;
-    smr_block *cur = r->cur;
-    r->cur = NULL;
+    smr_block *cur = r->hot.cur;
+    r->hot.cur = NULL;
     if (__atomic_load_n(&cur->count, __ATOMIC_RELAXED) >
         __atomic_load_n(&cur->first, __ATOMIC_RELAXED)) {
-        cur->tag = r->cur_tag;
+        cur->tag = r->hot.cur_tag;
         cur->next = list;
         list = cur;
     } else {
@@ -219,7 +219,7 @@ static void rec_detach(alloy_smr *d, smr_rec *r, bool locked) {
     }
     pthread_mutex_unlock(&r->lock);
     alloy__smr_orphans_push(d, list);
-    __atomic_fetch_add(&d->retired_gone, __atomic_load_n(&r->retired, __ATOMIC_RELAXED),
+    __atomic_fetch_add(&d->retired_gone, __atomic_load_n(&r->hot.retired, __ATOMIC_RELAXED),
                        __ATOMIC_RELAXED);
     __atomic_fetch_add(&d->freed_gone, __atomic_load_n(&r->freed, __ATOMIC_RELAXED),
                        __ATOMIC_RELAXED);
@@ -299,11 +299,13 @@ static smr_rec *rec_new(alloy_smr *d) {
     r->hot.scheme = d->head.scheme;
     r->threshold = ALLOY_SMR_IBR_SCAN_MIN;
     pthread_mutex_init(&r->lock, NULL);
-    r->cur = alloy__smr_block_new(NULL);
+    r->hot.cur = alloy__smr_block_new(NULL);
     pthread_mutex_lock(&d->lock);
     r->line = slot_acquire(d);
     r->hot.slot = &r->line->s;
-    r->seen = r->cur_tag = __atomic_load_n(&d->head.clock, __ATOMIC_ACQUIRE);
+    r->seen = r->hot.cur_tag = __atomic_load_n(&d->head.clock, __ATOMIC_ACQUIRE);
+    r->hot.budget =
+        d->head.scheme == ALLOY_SMR_EBR ? ALLOY_SMR_EBR_EPOCH_RETIRES : ALLOY_SMR_IBR_SCAN_MIN;
     r->scan_chunk = d->chunks;
     r->next = d->recs;
     r->prev = NULL;
@@ -384,7 +386,7 @@ void alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) {
     uint64_t freed = __atomic_load_n(&d->freed_gone, __ATOMIC_RELAXED) +
                      __atomic_load_n(&d->freed_other, __ATOMIC_RELAXED);
     for (smr_rec *r = d->recs; r != NULL; r = r->next) {
-        retired += __atomic_load_n(&r->retired, __ATOMIC_RELAXED);
+        retired += __atomic_load_n(&r->hot.retired, __ATOMIC_RELAXED);
         freed += __atomic_load_n(&r->freed, __ATOMIC_RELAXED);
     }
     out->threads = d->nrecs;

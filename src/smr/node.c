@@ -17,24 +17,27 @@ size_t alloy_smr_node_footprint(const alloy_smr *d, size_t size) {
     return smr_footprint(d->head.scheme, size);
 }
 
+static __attribute__((noinline)) void *ibr_node_alloc(alloy_smr *d, size_t foot) {
+    void *p = alloy_malloc_aligned(foot, ALLOY_CACHE_LINE);
+    if (ALLOY_UNLIKELY(p == NULL)) return NULL;
+    smr_rec *r = smr_self(d);
+    uint64_t era = __atomic_load_n(&d->head.clock, __ATOMIC_ACQUIRE);
+    __atomic_store_n((uint64_t *)((char *)p + foot - sizeof(uint64_t)), era, __ATOMIC_RELAXED);
+    if (++r->hot.allocs >= ALLOY_SMR_IBR_ERA_ALLOCS) {
+        r->hot.allocs = 0;
+        __atomic_fetch_add(&d->head.clock, 1, __ATOMIC_ACQ_REL);
+    }
+    return p;
+}
+
 void *alloy_smr_node_alloc(alloy_smr *d, size_t size) {
-    size_t foot = alloy_smr_node_footprint(d, size);
-    if (ALLOY_UNLIKELY(foot == 0)) {
+    if (ALLOY_UNLIKELY(size > SIZE_MAX - 2 * ALLOY_CACHE_LINE)) {
         errno = ENOMEM;
         return NULL;
     }
-    void *p = alloy_malloc_aligned(foot, ALLOY_CACHE_LINE);
-    if (ALLOY_UNLIKELY(p == NULL)) return NULL;
-    if (d->head.scheme == ALLOY_SMR_IBR) {
-        smr_rec *r = smr_self(d);
-        uint64_t era = __atomic_load_n(&d->head.clock, __ATOMIC_ACQUIRE);
-        __atomic_store_n((uint64_t *)((char *)p + foot - sizeof(uint64_t)), era, __ATOMIC_RELAXED);
-        if (++r->allocs >= ALLOY_SMR_IBR_ERA_ALLOCS) {
-            r->allocs = 0;
-            __atomic_fetch_add(&d->head.clock, 1, __ATOMIC_ACQ_REL);
-        }
-    }
-    return p;
+    size_t foot = smr_footprint(d->head.scheme, size);
+    if (d->head.scheme == ALLOY_SMR_IBR) return ibr_node_alloc(d, foot);
+    return alloy_malloc_aligned(foot, ALLOY_CACHE_LINE);
 }
 
 void alloy_smr_node_free(alloy_smr *d, void *node, size_t size) {

@@ -57,26 +57,26 @@ static void busy_end(smr_rec *r) {
 /* Destroy: free every entry of r. Under d->lock; nothing else runs. */
 size_t alloy__smr_free_all_locked(alloy_smr *d, smr_rec *r) {
     size_t n = free_list(NULL, r->sealed);
-    n += alloy__smr_free_entries(r->cur);
-    alloy__smr_block_recycle(NULL, r->cur);
-    r->sealed = r->cur = NULL;
+    n += alloy__smr_free_entries(r->hot.cur);
+    alloy__smr_block_recycle(NULL, r->hot.cur);
+    r->sealed = r->hot.cur = NULL;
     __atomic_fetch_add(&d->freed_other, n, __ATOMIC_RELAXED);
     return n;
 }
 
 /* Owner: seal the current block (non-empty) and start a new one. Under r->lock. */
 static void seal_locked(smr_rec *r) {
-    smr_block *b = r->cur;
+    smr_block *b = r->hot.cur;
     if (__atomic_load_n(&b->count, __ATOMIC_RELAXED) ==
         __atomic_load_n(&b->first, __ATOMIC_RELAXED)) {
         __atomic_store_n(&b->first, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
         return;
     }
-    b->tag = r->cur_tag;
+    b->tag = r->hot.cur_tag;
     b->next = r->sealed;
     r->sealed = b;
-    r->cur = alloy__smr_block_new(r);
+    r->hot.cur = alloy__smr_block_new(r);
 }
 
 /* Owner: append the blocks of exited threads to the sealed list. */
@@ -201,11 +201,11 @@ static size_t ibr_scan(smr_rec *r) {
     pthread_mutex_lock(&r->lock);
     smr_block *list = r->sealed;
     r->sealed = NULL;
-    if (__atomic_load_n(&r->cur->count, __ATOMIC_RELAXED) >
-        __atomic_load_n(&r->cur->first, __ATOMIC_RELAXED)) {
-        r->cur->next = list;
-        list = r->cur;
-        r->cur = alloy__smr_block_new(r);
+    if (__atomic_load_n(&r->hot.cur->count, __ATOMIC_RELAXED) >
+        __atomic_load_n(&r->hot.cur->first, __ATOMIC_RELAXED)) {
+        r->hot.cur->next = list;
+        list = r->hot.cur;
+        r->hot.cur = alloy__smr_block_new(r);
     }
     busy_begin(r);
     pthread_mutex_unlock(&r->lock);
@@ -247,24 +247,28 @@ static size_t ibr_scan(smr_rec *r) {
     }
     SMR_RELAXED_ADD(r->freed, freed);
     busy_end(r);
-    r->held = kept + __atomic_load_n(&r->cur->count, __ATOMIC_RELAXED);
+    r->held = kept + __atomic_load_n(&r->hot.cur->count, __ATOMIC_RELAXED);
     r->threshold = 2 * kept > ALLOY_SMR_IBR_SCAN_MIN ? 2 * kept : ALLOY_SMR_IBR_SCAN_MIN;
+    r->hot.budget = r->threshold > r->held ? r->threshold - r->held : 1;
     return freed;
 }
 
 /* ---- retire ------------------------------------------------------------------------- */
 
-/* The amortized work of a retire: EBR advances or reclaims, IBR scans. */
-static __attribute__((noinline)) void retire_work(smr_rec *r, alloy_smr *d, uint64_t clock) {
+/* The amortized work of a retire, when its budget runs out or (EBR) the epoch
+ * moved: EBR reclaims two-epoch-old bags or takes a scan step; IBR scans. */
+void alloy__smr_retire_work(alloy_smr *d, uint64_t clock) {
+    smr_rec *r = smr_self(d);
     if (r->hot.scheme == ALLOY_SMR_EBR) {
         if (clock != r->seen) {
             r->seen = clock;
-            r->since = 0;
             r->scan_chunk = d->chunks;
             r->scan_idx = 0;
+            r->hot.budget = ALLOY_SMR_EBR_EPOCH_RETIRES;
             adopt_orphans(r, false);
             ebr_reclaim(r, clock);
         } else {
+            r->hot.budget = 1; /* a scan step per retire until the epoch moves */
             ebr_scan_step(r, clock);
         }
     } else {
@@ -273,69 +277,31 @@ static __attribute__((noinline)) void retire_work(smr_rec *r, alloy_smr *d, uint
     }
 }
 
-/* Append to the current block, which has room; then the amortized work. */
-static inline __attribute__((always_inline)) void
-retire_append(smr_rec *r, alloy_smr *d, smr_block *b, uint32_t n, const smr_entry *src) {
-    r->cur_tag = src->retire;
-    b->e[n] = *src;
-    __atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
-    SMR_RELAXED_ADD(r->retired, 1);
-    uint64_t clock = src->retire;
-    if (r->hot.scheme == ALLOY_SMR_EBR
-            ? clock != r->seen || ++r->since >= ALLOY_SMR_EBR_EPOCH_RETIRES
-            : ++r->held >= r->threshold)
-        retire_work(r, d, clock); /* tail call: the fast path saves no registers */
-}
-
-/* Slow path: seal the current block (full, or EBR's epoch moved), then append. */
-static __attribute__((noinline)) void retire_sealing(smr_rec *r, alloy_smr *d, smr_entry e) {
-    pthread_mutex_lock(&r->lock);
-    seal_locked(r);
-    pthread_mutex_unlock(&r->lock);
-    smr_block *b = r->cur;
-    retire_append(r, d, b, __atomic_load_n(&b->count, __ATOMIC_RELAXED), &e);
-}
-
-static inline __attribute__((always_inline)) void
-retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn, void *ctx, uint64_t birth) {
+/* Retire's slow path: the bag is full, or the clock moved since the last
+ * append (EBR then seals the bag: a bag holds one epoch). */
+void alloy__smr_retire_slow(alloy_smr *d, const smr_entry *e) {
     smr_rec *r = smr_self(d);
-    /* The clock read that tags the entry must follow the caller's unlink. The
-     * contract makes the unlink a seq_cst RMW or store, which orders it before
-     * this seq_cst load (on x86 the unlink is itself a full barrier);
-     * elsewhere a fence makes sure. */
-#if !defined(__x86_64__) && !defined(__i386__)
-    alloy__smr_fence();
-#endif
-    uint64_t clock = __atomic_load_n(&d->head.clock, __ATOMIC_SEQ_CST);
-    smr_entry e = {p, size, fn, ctx, birth, clock};
-    smr_block *b = r->cur;
+    smr_block *b = r->hot.cur;
     uint32_t n = __atomic_load_n(&b->count, __ATOMIC_RELAXED);
-    if (ALLOY_UNLIKELY(n == SMR_BLOCK_ENTRIES ||
-                       (r->hot.scheme == ALLOY_SMR_EBR && clock != r->cur_tag &&
-                        n != __atomic_load_n(&b->first, __ATOMIC_RELAXED)))) {
-        retire_sealing(r, d, e);
-        return;
+    bool ebr = r->hot.scheme == ALLOY_SMR_EBR;
+    if (n == SMR_BLOCK_ENTRIES ||
+        (ebr && e->retire != r->hot.cur_tag && n != __atomic_load_n(&b->first, __ATOMIC_RELAXED))) {
+        pthread_mutex_lock(&r->lock);
+        seal_locked(r);
+        pthread_mutex_unlock(&r->lock);
+        b = r->hot.cur;
+        n = __atomic_load_n(&b->count, __ATOMIC_RELAXED);
     }
-    retire_append(r, d, b, n, &e);
+    r->hot.cur_tag = e->retire;
+    b->e[n] = *e;
+    __atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
+    SMR_RELAXED_ADD(r->hot.retired, 1);
+    if ((ebr && e->retire != r->seen) || --r->hot.budget == 0) alloy__smr_retire_work(d, e->retire);
 }
 
-void alloy_smr_retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn, void *ctx) {
-    retire(d, p, size, fn, ctx, 0);
-}
-
-static void node_free_cb(void *ctx, void *p, size_t size) {
+void alloy__smr_node_free_fn(void *ctx, void *p, size_t size) {
     const alloy_smr *d = ctx;
     alloy_free_aligned_sized(p, smr_footprint(d->head.scheme, size), ALLOY_CACHE_LINE);
-}
-
-void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size) {
-    uint64_t birth = 0;
-    if (d->head.scheme == ALLOY_SMR_IBR) {
-        size_t foot = smr_footprint(d->head.scheme, size);
-        birth =
-            __atomic_load_n((uint64_t *)((char *)node + foot - sizeof(uint64_t)), __ATOMIC_RELAXED);
-    }
-    retire(d, node, size, node_free_cb, d, birth);
 }
 
 /* ---- poll ----------------------------------------------------------------------------- */
@@ -350,7 +316,9 @@ size_t alloy_smr_poll(alloy_smr *d) {
     seal_locked(r);
     pthread_mutex_unlock(&r->lock);
     r->seen = clock;
-    r->since = 0;
+    r->scan_chunk = d->chunks;
+    r->scan_idx = 0;
+    r->hot.budget = ALLOY_SMR_EBR_EPOCH_RETIRES;
     return ebr_reclaim(r, clock);
 }
 
@@ -457,7 +425,7 @@ void alloy_smr_barrier(alloy_smr *d) {
         for (;;) {
             pthread_mutex_lock(&r->lock);
             take_sealed(&t, &r->sealed);
-            take_cur(&t, r->cur);
+            take_cur(&t, r->hot.cur);
             uint64_t busy = __atomic_load_n(&r->busy, __ATOMIC_ACQUIRE);
             pthread_mutex_unlock(&r->lock);
             freed += take_free(&t);

@@ -24,24 +24,9 @@
 
 /* ---- retired entries and blocks ------------------------------------------ */
 
-typedef struct smr_entry {
-    void *p;
-    size_t size;
-    alloy_smr_free_fn *fn;
-    void *ctx;
-    uint64_t birth;  /* IBR: era the node was born in (0 if unknown) */
-    uint64_t retire; /* clock read (after a fence) when it was retired */
-} smr_entry;
-
-#define SMR_BLOCK_ENTRIES 128
-
-typedef struct smr_block {
-    struct smr_block *next;
-    uint64_t tag;   /* largest retire of its entries (set when sealed) */
-    uint32_t first; /* entries below first were taken by a barrier (atomic) */
-    uint32_t count; /* entries written (atomic: owner release, barrier acquire) */
-    smr_entry e[SMR_BLOCK_ENTRIES];
-} smr_block;
+typedef alloy__smr_entry smr_entry;
+typedef alloy__smr_block smr_block;
+#define SMR_BLOCK_ENTRIES ALLOY__SMR_BLOCK_ENTRIES
 
 /* ---- slots ---------------------------------------------------------------- */
 
@@ -60,26 +45,21 @@ typedef struct smr_chunk {
 /* ---- per-thread record ----------------------------------------------------- */
 
 typedef struct smr_rec {
-    alloy__smr_hot hot; /* first: the inline paths see only this */
+    alloy__smr_hot hot; /* first: the inline paths see only this (cur, cur_tag, budget, ...) */
     struct alloy_smr *d;
     smr_line *line;
     pthread_mutex_t lock;
-    smr_block *cur;    /* current block: owner appends without the lock */
     smr_block *sealed; /* sealed blocks, under lock */
     smr_block *spare;  /* empty blocks kept for reuse (owner only) */
     uint32_t nspare;
-    uint32_t since;        /* EBR: retires since seen changed */
-    uint64_t cur_tag;      /* EBR: clock of the entries in cur */
-    uint64_t seen;         /* EBR: clock at the last retire */
+    uint64_t seen;         /* EBR: clock the amortized work last ran at */
     smr_chunk *scan_chunk; /* EBR: incremental scan position */
     uint32_t scan_idx;
-    uint32_t allocs;    /* IBR: node allocations since the last era increment */
     uint64_t held;      /* IBR: entries held since the last scan (owner only) */
     uint64_t threshold; /* IBR: scan when held reaches this */
     uint64_t busy;      /* odd while the owner frees blocks it took out (atomic) */
-    uint64_t retired;   /* owner-written counters (relaxed atomics) */
-    uint64_t freed;
-    uint64_t *snap; /* IBR: reservation snapshot buffer (owner only) */
+    uint64_t freed;     /* owner-written (relaxed atomic) */
+    uint64_t *snap;     /* IBR: reservation snapshot buffer (owner only) */
     size_t snap_cap;
     struct smr_rec *next, *prev; /* d->recs, under d->lock */
 } smr_rec;
