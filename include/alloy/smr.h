@@ -19,7 +19,7 @@
  *   reader pins only the nodes that were alive during its interval. Memory
  *   bound, even with stalled readers: about 3 * (nodes alive during any
  *   stalled interval + threads * ALLOY_SMR_IBR_ERA_ALLOCS) + threads *
- *   ALLOY_SMR_IBR_SCAN_MIN nodes.
+ *   ALLOY_SMR_IBR_SCAN_MIN nodes (for nodes from alloy_smr_node_alloc).
  *
  * The contract a caller keeps, in both schemes:
  * - Every read of a shared node happens between alloy_smr_enter() and
@@ -65,7 +65,9 @@ typedef struct alloy_smr alloy_smr;
 
 /* Frees p (size bytes, as given to retire); ctx is the context given to retire.
  * Called once per retired node, from whichever thread reclaims it, outside any
- * lock the caller could hold. It may allocate and may retire other nodes. */
+ * lock the caller could hold. It may allocate and may retire other nodes.
+ * An alloy_allocator plugs in as ctx with a function that calls alloy_dealloc
+ * with the node's alignment (docs/smr.md). */
 typedef void alloy_smr_free_fn(void *ctx, void *p, size_t size);
 
 typedef struct alloy_smr_stats {
@@ -119,6 +121,7 @@ ALLOY_API const char *alloy_smr_scheme_name(alloy_smr_scheme scheme) ALLOY_NOEXC
  * static inline void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size);
  *     Retire a node from alloy_smr_node_alloc(d, size); it is freed with
  *     alloy_smr_node_free. Inline below. */
+
 /* Free what this thread can free now (also adopts nodes of exited threads);
  * never blocks. Returns the number of nodes freed. */
 ALLOY_API size_t alloy_smr_poll(alloy_smr *d) ALLOY_NOEXCEPT;
