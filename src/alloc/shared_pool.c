@@ -9,14 +9,13 @@
  * with one exchange (acquire) when its own list is dry. Push-only plus
  * take-all cannot suffer ABA.
  *
- * Threads. Each thread keeps a small direct-mapped table pool id -> cache in
- * initial-exec TLS; ids are never reused, so entries for pools that were
- * destroyed simply never match again. Which thread holds which cache is
- * registry state under one global mutex (`registry`): creating or adopting a
- * cache, thread exit (flush the pending batch, give the cache up for
- * adoption) and pool deinit (unlink caches from their threads) all take it.
- * Lock order: registry, then the pool's lock (which guards slabs, cache
- * memory and every call of the parent).
+ * Threads. Each thread keeps a small direct-mapped table pool id -> cache
+ * (reached through one initial-exec TLS pointer); ids are never reused, so entries for pools that
+ * were destroyed simply never match again. Which thread holds which cache is registry state under
+ * one global mutex (`registry`): creating or adopting a cache, thread exit (flush the pending
+ * batch, give the cache up for adoption) and pool deinit (unlink caches from their threads) all
+ * take it. Lock order: registry, then the pool's lock (which guards slabs, cache memory and every
+ * call of the parent).
  */
 #define _GNU_SOURCE
 #include "../internal.h"
@@ -53,16 +52,17 @@ typedef struct spool_slab {
 #define MIN_SLAB ((size_t)64 << 10)
 #define MAX_SLAB ((size_t)4 << 20)
 
+/* Per-thread state, outside TLS (initial-exec TLS is scarce when liballoy is
+ * dlopen'd): TLS holds one pointer, the state is uncounted backend memory. */
 struct spool_thread {
     struct {
         uint64_t id;
         alloy__spool_cache *cache;
     } slot[SLOTS];
     alloy__spool_cache *caches; /* held by this thread (registry lock) */
-    bool registered;
 };
 
-static ALLOY_TLS spool_thread me;
+static ALLOY_TLS spool_thread *me; /* NULL until this thread first uses a shared pool */
 static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -104,9 +104,9 @@ static void thread_exit(void *arg) {
         c->owner = NULL;
     }
     t->caches = NULL;
-    memset(t->slot, 0, sizeof t->slot);
-    t->registered = false;
     pthread_mutex_unlock(&registry);
+    me = NULL; /* a later use on this thread (another destructor) starts afresh */
+    alloy__be.free(t);
 }
 
 static void atfork_prepare(void) {
@@ -142,8 +142,16 @@ static void thread_unlink(alloy__spool_cache *c) {
 
 /* The calling thread's cache for p: held already, adopted, or new. NULL if the parent fails. */
 static ALLOY_COLD alloy__spool_cache *cache_slow(alloy_shared_pool *p) {
-    spool_thread *t = &me;
     pthread_once(&exit_once, make_key);
+    spool_thread *t = me;
+    if (t == NULL) {
+        alloy__init();
+        t = (spool_thread *)alloy__be.malloc(sizeof *t);
+        if (t == NULL) return NULL;
+        memset(t, 0, sizeof *t);
+        me = t;
+        pthread_setspecific(exit_key, t);
+    }
     alloy__spool_cache *c = NULL;
     pthread_mutex_lock(&registry);
     for (alloy__spool_cache *h = t->caches; h != NULL; h = h->tnext)
@@ -171,10 +179,6 @@ static ALLOY_COLD alloy__spool_cache *cache_slow(alloy_shared_pool *p) {
         }
         if (c != NULL) thread_link(t, c);
     }
-    if (c != NULL && !t->registered) {
-        t->registered = true;
-        pthread_setspecific(exit_key, t);
-    }
     pthread_mutex_unlock(&registry);
     if (c != NULL) {
         unsigned i = slot_of(p->id);
@@ -185,8 +189,9 @@ static ALLOY_COLD alloy__spool_cache *cache_slow(alloy_shared_pool *p) {
 }
 
 static inline alloy__spool_cache *my_cache(alloy_shared_pool *p) {
+    spool_thread *t = me;
     unsigned i = slot_of(p->id);
-    if (ALLOY_LIKELY(me.slot[i].id == p->id)) return me.slot[i].cache;
+    if (ALLOY_LIKELY(t != NULL && t->slot[i].id == p->id)) return t->slot[i].cache;
     return cache_slow(p);
 }
 
@@ -296,8 +301,9 @@ void alloy_shared_pool_free(alloy_shared_pool *p, void *b) {
 }
 
 void alloy_shared_pool_flush(alloy_shared_pool *p) {
+    spool_thread *t = me;
     unsigned i = slot_of(p->id);
-    if (me.slot[i].id == p->id) flush(me.slot[i].cache);
+    if (t != NULL && t->slot[i].id == p->id) flush(t->slot[i].cache);
 }
 
 size_t alloy_shared_pool_slabs(alloy_shared_pool *p) {
