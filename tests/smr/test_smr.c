@@ -260,6 +260,25 @@ static void test_ibr_does_not_pin_younger_nodes(void **state) {
     alloy_smr_destroy(d);
 }
 
+/* IBR: a protected load after the era moved extends the reservation once. */
+static void test_ibr_reserve_extends(void **state) {
+    (void)state;
+    alloy_smr *d = alloy_smr_create(ALLOY_SMR_IBR);
+    alloy_smr_enter(d);
+    assert_true(alloy_smr_reserve(d)); /* reserved at entry: current */
+    void *nodes[ALLOY_SMR_IBR_ERA_ALLOCS + 1];
+    alloy_smr_stats before, after;
+    alloy_smr_stats_get(d, &before);
+    for (int i = 0; i <= ALLOY_SMR_IBR_ERA_ALLOCS; i++) nodes[i] = alloy_smr_node_alloc(d, 8);
+    alloy_smr_stats_get(d, &after);
+    assert_true(after.clock > before.clock); /* the era moved */
+    assert_false(alloy_smr_reserve(d));      /* extended: reload and check again */
+    assert_true(alloy_smr_reserve(d));
+    alloy_smr_exit(d);
+    for (int i = 0; i <= ALLOY_SMR_IBR_ERA_ALLOCS; i++) alloy_smr_node_free(d, nodes[i], 8);
+    alloy_smr_destroy(d);
+}
+
 /* A thread that exits hands its nodes to the domain and its record is freed. */
 typedef struct exit_arg {
     alloy_smr *d;
@@ -393,6 +412,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_poll),
     cmocka_unit_test(test_reader_keeps_node),
     cmocka_unit_test(test_ibr_does_not_pin_younger_nodes),
+    cmocka_unit_test(test_ibr_reserve_extends),
     cmocka_unit_test(test_thread_exit_hands_off),
     cmocka_unit_test(test_many_domains),
     cmocka_unit_test(test_fork),
