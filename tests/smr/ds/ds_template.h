@@ -87,7 +87,8 @@ static inline bool DS(queue_push)(DS(queue) * q, DS_CTX *c, uint64_t key) {
     DS_ENTER(c);
     for (;;) {
         DS(node) *tail = DS_LOAD(c, 0, &q->tail);
-        DS(node) *next = DS_LOAD(c, 1, &tail->next);
+        /* next is only compared and swapped, never dereferenced: a plain load. */
+        DS(node) *next = __atomic_load_n(&tail->next, __ATOMIC_ACQUIRE);
         if (tail != __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE)) continue;
         if (next == NULL) {
             if (__atomic_compare_exchange_n(&tail->next, &next, n, false, __ATOMIC_SEQ_CST,
