@@ -14,5 +14,6 @@
 #include <alloy/tally.h>
 #include <alloy/context.h>
 #include <alloy/smr.h>
+#include <alloy/debug.h>
 
 #endif /* ALLOY_H */

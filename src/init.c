@@ -178,6 +178,8 @@ static void choose_backend(void) {
     /* Publish only the finished table: allocations made while it is being
      * built (the debug wrapper loads libraries) are served by the bootstrap. */
     alloy__backend chosen = *be;
+    const char *debug = getenv("ALLOY_DEBUG");
+    if (debug != NULL && strcmp(debug, "1") == 0) alloy__debug_wrap(&chosen);
     alloy__be = chosen;
 }
 

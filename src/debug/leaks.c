@@ -1,0 +1,299 @@
+/* src/debug/leaks.c - leak reports: grouping by site, and the reachability scan at exit.
+ *
+ * The rule (LSan's): at exit a live block is not a leak if a pointer to it, or
+ * into it, is found in a root or in another block that is not a leak. Roots:
+ * - the writable segments of every loaded module (globals, .bss, GOT);
+ * - the exiting thread's stack from the exit handler's caller up (our own
+ *   frames are skipped: they hold stale copies of block addresses) and its TLS
+ *   blocks; for alloy_debug_leak_check also the caller's registers;
+ * - the whole stacks (TLS included) of other threads still alive at exit that
+ *   allocated through the debug allocator (read with process_vm_readv, so an
+ *   unmapped page cannot fault);
+ * - blocks the dynamic loader allocated (DTVs, dynamic TLS, link maps): these
+ *   are never reported themselves and are scanned as roots.
+ * Blocks the debug allocator's own helpers allocated (libunwind, libdw, dlopen)
+ * are internal: never reported, not roots. Words are scanned 8-byte aligned.
+ *
+ * For alloy_debug_deinit and alloy_debug_report there is no scan: every live
+ * block is reported, since the allocator (or the caller) says its life is over.
+ */
+#define _GNU_SOURCE
+#include "debug_internal.h"
+
+#include <link.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* ---- threads that allocated ----------------------------------------------------- */
+
+#define MAX_THREADS 4096u
+typedef struct thread_entry {
+    uint32_t tid;
+    uintptr_t lo, hi;
+} thread_entry;
+static thread_entry *threads;
+static uint32_t nthreads;
+static dbg_lock threads_lock;
+
+void alloy__dbg_thread_register(void) {
+    pthread_attr_t attr;
+    void *lo = NULL;
+    size_t len = 0;
+    alloy__dbg_self.inside++;
+    /* The main thread's stack is found at scan time (it is the exiting one, or it grows). */
+    if ((pid_t)alloy__dbg_self.tid != getpid() && pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &lo, &len);
+        pthread_attr_destroy(&attr);
+    }
+    alloy__dbg_self.inside--;
+    dbg_lock_take(&threads_lock);
+    if (threads == NULL) threads = alloy__dbg_pages(MAX_THREADS * sizeof *threads);
+    if (threads != NULL) {
+        /* Reuse the entry of a thread that is gone (or had this tid before). */
+        uint32_t slot = nthreads;
+        for (uint32_t i = 0; i < nthreads; i++)
+            if (threads[i].tid == alloy__dbg_self.tid ||
+                syscall(SYS_tgkill, getpid(), (pid_t)threads[i].tid, 0) != 0) {
+                slot = i;
+                break;
+            }
+        if (slot < MAX_THREADS) {
+            threads[slot] = (thread_entry){alloy__dbg_self.tid, (uintptr_t)lo, (uintptr_t)lo + len};
+            if (slot == nthreads) nthreads++;
+        }
+    }
+    dbg_lock_drop(&threads_lock);
+}
+
+/* ---- the live set ---------------------------------------------------------------- */
+
+typedef struct blk {
+    uintptr_t lo, hi;
+    uint32_t stack, tid;
+    size_t size;
+    uint8_t mark; /* 0 unreached, 1 reached (queued), 2 loader-owned root */
+} blk;
+
+typedef struct live_set {
+    blk *b;
+    size_t n, cap;
+    size_t *work;
+    size_t nwork;
+    uintptr_t *scratch; /* SCRATCH_WORDS, from mmap: never itself a root */
+} live_set;
+
+#define SCRATCH_WORDS 4096u
+
+static void collect(dbg_rec *r, void *arg) {
+    live_set *ls = arg;
+    if (ls->n >= ls->cap) return;
+    blk *b = &ls->b[ls->n++];
+    b->lo = r->user;
+    b->hi = r->user + (r->size ? r->size : 1);
+    b->stack = r->alloc_stack;
+    b->tid = r->alloc_tid;
+    b->size = r->size;
+    b->mark = 0;
+}
+
+static int by_lo(const void *a, const void *b) {
+    uintptr_t x = ((const blk *)a)->lo, y = ((const blk *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+static blk *find_blk(live_set *ls, uintptr_t p) {
+    size_t lo = 0, hi = ls->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ls->b[mid].lo <= p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0) return NULL;
+    blk *b = &ls->b[lo - 1];
+    return p < b->hi ? b : NULL;
+}
+
+static void reach(live_set *ls, blk *b) {
+    if (b->mark != 0) return;
+    b->mark = 1;
+    ls->work[ls->nwork++] = (size_t)(b - ls->b);
+}
+
+/* Scan [lo, hi) of our own readable memory. */
+__attribute__((no_sanitize("address"))) static void scan_range(live_set *ls, uintptr_t lo,
+                                                               uintptr_t hi) {
+    lo = (lo + 7) & ~(uintptr_t)7;
+    if (ls->n == 0) return;
+    uintptr_t min = ls->b[0].lo, max = ls->b[ls->n - 1].hi;
+    for (uintptr_t a = lo; a + 8 <= hi; a += 8) {
+        uintptr_t v = *(const volatile uintptr_t *)a;
+        if (v < min || v >= max) continue;
+        blk *b = find_blk(ls, v);
+        if (b != NULL) reach(ls, b);
+    }
+}
+
+/* Scan memory that may be partly unmapped (other threads' stacks). */
+static void scan_foreign(live_set *ls, uintptr_t lo, uintptr_t hi) {
+    uintptr_t *buf = ls->scratch;
+    lo &= ~(uintptr_t)7;
+    while (lo < hi) {
+        size_t cap = SCRATCH_WORDS * sizeof *buf;
+        size_t len = hi - lo < cap ? hi - lo : cap;
+        struct iovec local = {buf, len}, remote = {(void *)lo, len};
+        ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        if (got > 0) scan_range(ls, (uintptr_t)buf, (uintptr_t)buf + (size_t)got);
+        lo += got > 0 ? (uintptr_t)got : 4096 - (lo & 4095);
+    }
+}
+
+static int globals_cb(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    live_set *ls = arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) scan_foreign(ls, lo, lo + ph->p_memsz);
+        if (ph->p_type == PT_TLS && info->dlpi_tls_data != NULL)
+            scan_range(ls, (uintptr_t)info->dlpi_tls_data,
+                       (uintptr_t)info->dlpi_tls_data + ph->p_memsz);
+    }
+    return 0;
+}
+
+static bool loader_module(const dbg_module *m) {
+    if (m == NULL) return false;
+    const char *base = strrchr(m->path, '/');
+    base = base != NULL ? base + 1 : m->path;
+    return strncmp(base, "ld-linux", 8) == 0 || strncmp(base, "ld64.so", 7) == 0 ||
+           strncmp(base, "ld.so", 5) == 0;
+}
+
+/* The exiting thread: its registers as the checker's caller left them, and its stack from
+ * `from` (the checker's caller's frame: our own frames hold stale copies of block addresses from
+ * earlier malloc calls, which would hide leaks) up to the top. */
+static void scan_current_thread(live_set *ls, const void *regs, size_t nregs, uintptr_t from,
+                                uintptr_t stack_hi) {
+    if (regs != NULL) scan_range(ls, (uintptr_t)regs, (uintptr_t)regs + nregs);
+    if (stack_hi > from) scan_foreign(ls, from, stack_hi);
+}
+
+static uintptr_t current_stack_hi(void) {
+    pthread_attr_t attr;
+    void *lo;
+    size_t len;
+    uintptr_t hi = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &lo, &len) == 0) hi = (uintptr_t)lo + len;
+        pthread_attr_destroy(&attr);
+    }
+    return hi;
+}
+
+/* ---- grouping ------------------------------------------------------------------------ */
+
+static int by_stack(const void *a, const void *b) {
+    uint32_t x = ((const blk *)a)->stack, y = ((const blk *)b)->stack;
+    return x < y ? -1 : x > y;
+}
+
+static int by_bytes(const void *a, const void *b) {
+    uint64_t x = ((const dbg_leak_site *)a)->bytes, y = ((const dbg_leak_site *)b)->bytes;
+    return x > y ? -1 : x < y;
+}
+
+static const char RULE[] =
+    "unreachable at exit from globals, the exiting thread's stack, registers and TLS, the stacks "
+    "of live threads, and reachable blocks (interior pointers count); blocks of the dynamic "
+    "loader are not reported";
+
+size_t alloy__dbg_leaks(alloy__debug_heap *h, bool reachability, uintptr_t stack_from,
+                        const void *regs, size_t nregs, const char *when,
+                        alloy_debug_summary *out) {
+    alloy__dbg_self.inside++;
+    uintptr_t stack_hi = reachability ? current_stack_hi() : 0;
+    live_set ls = {0};
+    alloy_debug_summary sum;
+    alloy__dbg_summarize(h, &sum);
+    ls.cap = sum.live_blocks + 1024;
+    size_t bytes =
+        ls.cap * (sizeof(blk) + sizeof(size_t) + sizeof(dbg_leak_site)) + SCRATCH_WORDS * 8;
+    unsigned char *mem = alloy__dbg_pages(bytes);
+    if (mem == NULL) {
+        alloy__dbg_self.inside--;
+        return 0;
+    }
+    ls.b = (blk *)mem;
+    ls.work = (size_t *)(mem + ls.cap * sizeof(blk));
+    dbg_leak_site *sites = (dbg_leak_site *)(mem + ls.cap * (sizeof(blk) + sizeof(size_t)));
+    ls.scratch = (uintptr_t *)(sites + ls.cap);
+    alloy__dbg_lock_all(h);
+    alloy__dbg_each_live(h, collect, &ls);
+    alloy__dbg_unlock_all(h);
+    qsort(ls.b, ls.n, sizeof *ls.b, by_lo);
+
+    if (reachability) {
+        for (size_t i = 0; i < ls.n; i++) {
+            void *const *pcs;
+            size_t nf = alloy__dbg_frames(ls.b[i].stack, &pcs);
+            if (nf > 0 && loader_module(alloy__dbg_module_for(ls.b[i].stack, (uintptr_t)pcs[0]))) {
+                ls.b[i].mark = 2;
+                ls.work[ls.nwork++] = i;
+            }
+        }
+        dl_iterate_phdr(globals_cb, &ls);
+        scan_current_thread(&ls, regs, nregs, stack_from, stack_hi);
+        uint32_t me = alloy__dbg_tid();
+        dbg_lock_take(&threads_lock);
+        for (uint32_t i = 0; i < nthreads; i++) {
+            thread_entry t = threads[i];
+            if (t.tid == me || t.hi == 0) continue;
+            if (syscall(SYS_tgkill, getpid(), (pid_t)t.tid, 0) != 0) continue;
+            scan_foreign(&ls, t.lo, t.hi);
+        }
+        dbg_lock_drop(&threads_lock);
+        while (ls.nwork > 0) {
+            blk *b = &ls.b[ls.work[--ls.nwork]];
+            scan_foreign(&ls, b->lo, b->hi);
+        }
+    }
+
+    /* Unreached blocks, grouped by allocation stack. */
+    size_t nleak = 0;
+    for (size_t i = 0; i < ls.n; i++)
+        if (ls.b[i].mark == 0) ls.b[nleak++] = ls.b[i];
+    qsort(ls.b, nleak, sizeof *ls.b, by_stack);
+    size_t nsites = 0;
+    uint64_t leaked_bytes = 0;
+    for (size_t i = 0; i < nleak; i++) {
+        blk *b = &ls.b[i];
+        leaked_bytes += b->size;
+        if (nsites == 0 || sites[nsites - 1].stack != b->stack) {
+            sites[nsites++] = (dbg_leak_site){b->stack, 0, 0, b->size, b->size, b->tid};
+        }
+        dbg_leak_site *s = &sites[nsites - 1];
+        s->blocks++;
+        s->bytes += b->size;
+        if (b->size < s->min_size) s->min_size = b->size;
+        if (b->size > s->max_size) s->max_size = b->size;
+    }
+    qsort(sites, nsites, sizeof *sites, by_bytes);
+    alloy__dbg_report_leaks(h, sites, nsites, when, reachability ? RULE : NULL);
+    if (out != NULL) {
+        out->live_blocks = nleak;
+        out->live_bytes = leaked_bytes;
+        out->leak_sites = nsites;
+        out->errors = __atomic_load_n(&h->errors, __ATOMIC_RELAXED);
+    }
+    alloy__dbg_unpages(mem, bytes);
+    alloy__dbg_self.inside--;
+    return nleak;
+}
