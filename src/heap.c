@@ -75,7 +75,7 @@ void *alloy_malloc_aligned(size_t size, size_t align) {
  * block must have exactly its class's usable size. malloc guarantees that; a
  * realloc that shrank a block in place (mimalloc keeps it when shrinking by less
  * than half) does not, so such a block moves to a fresh one of its class. */
-static void *keep_class_invariant(void *q, size_t size) {
+void *alloy__keep_class(void *q, size_t size) {
     if (alloy__be.classes == NULL || size > ALLOY__CLASS_MAX) return q;
     if (alloy__usable(&alloy__be, q) == alloy__be.classes[(size + 7) >> 3]) return q;
     void *r = alloy__be.malloc(size);
@@ -95,7 +95,7 @@ void *alloy_realloc(void *p, size_t size) {
     void *q = alloy__be.realloc(p, size + (size == 0));
     if (ALLOY_UNLIKELY(q == NULL)) return alloy__fail(ENOMEM, ENOMEM);
 #if ALLOY_STATS
-    q = keep_class_invariant(q, size);
+    q = alloy__keep_class(q, size);
 #endif
     ALLOY__COUNT_FREE(old);
     ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));

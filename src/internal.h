@@ -163,6 +163,12 @@ __attribute__((no_sanitize("address"))) static inline size_t alloy__usable(const
     return be->usable_size(p);
 }
 
+#if ALLOY_STATS
+/* After a realloc to size: q itself, or a fresh block of size's class holding
+ * q's bytes, so that a sized free of size counts exactly what was counted. */
+ALLOY_HIDDEN void *alloy__keep_class(void *q, size_t size);
+#endif
+
 /* Usable size of p just returned for a request of n bytes. */
 static inline size_t alloy__alloc_bytes(const alloy__backend *be, const void *p, size_t n) {
     if (be->classes != NULL && n <= ALLOY__CLASS_MAX) return be->classes[(n + 7) >> 3];

@@ -184,7 +184,9 @@ void alloy_stats_reset(void) {
     __atomic_store_n(&shared_peak, (int64_t)(t.alloc_bytes - t.free_bytes), __ATOMIC_RELAXED);
 }
 
-__attribute__((destructor)) static void stats_at_exit(void) {
+/* Priority 101: after every plain destructor (the context module releases the
+ * main thread's temp arena in one), so the leak check sees the final state. */
+__attribute__((destructor(101))) static void stats_at_exit(void) {
     if (!leak_check) return;
     alloy_stats s;
     sum(&s);

@@ -86,21 +86,6 @@ static bool heap_resize(void *ctx, void *p, size_t size, size_t new_size, size_t
     return new_size >= size && new_size <= alloy__be.usable_size(p);
 }
 
-#if ALLOY_STATS
-/* A realloc that shrank a plain block in place leaves it larger than its new
- * size class, which the class-based count on free would get wrong: move such a
- * block to a fresh one of its class (as alloy_realloc does). */
-static void *class_exact(void *q, size_t size) {
-    if (alloy__be.classes == NULL || size > ALLOY__CLASS_MAX) return q;
-    if (alloy__usable(&alloy__be, q) == alloy__be.classes[(size + 7) >> 3]) return q;
-    void *r = alloy__be.malloc(size);
-    if (r == NULL) return q; /* the larger block is still counted exactly */
-    memcpy(r, q, size);
-    alloy__be.free(q);
-    return r;
-}
-#endif
-
 static void *heap_remap(void *ctx, void *p, size_t size, size_t new_size, size_t align) {
     (void)ctx, (void)size;
     int *err = errno_ptr(), saved = *err;
@@ -115,7 +100,7 @@ static void *heap_remap(void *ctx, void *p, size_t size, size_t new_size, size_t
         return NULL;
     }
 #if ALLOY_STATS
-    if (align <= PLAIN_ALIGN) q = class_exact(q, new_size);
+    if (align <= PLAIN_ALIGN) q = alloy__keep_class(q, new_size); /* as alloy_realloc does */
 #endif
     ALLOY__COUNT_FREE(old);
     ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));
