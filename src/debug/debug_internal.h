@@ -18,12 +18,14 @@
 #include <alloy/debug.h>
 
 #define DBG_MAX_FRAMES 64u
+/* The current function's frame, for alloy__dbg_stack's from. */
+#define DBG_HERE() ((const void *)__builtin_frame_address(0))
 #define DBG_SHARDS 64u
 #define DBG_RZ 16u          /* front guard bytes (at least; = align above 16) */
 #define DBG_PAT_RZ 0xfbu    /* guard bytes */
 #define DBG_PAT_FREE 0xfdu  /* freed blocks in quarantine */
 #define DBG_PAT_ALLOC 0xbeu /* fresh blocks (not calloc) */
-#define DBG_DEFAULT_QUARANTINE (1u << 20)
+#define DBG_DEFAULT_QUARANTINE (256u << 10)
 #define DBG_DEFAULT_FILL 256u
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -59,9 +61,12 @@ ALLOY_HIDDEN uint32_t alloy__dbg_tid(void);
 /* Load libunwind (once); the default unwinder resolved for this platform. */
 ALLOY_HIDDEN alloy_debug_unwinder alloy__dbg_unwinder_resolve(alloy_debug_unwinder u);
 /* Capture up to max frames of the caller, skipping frames inside alloy's own module. */
-ALLOY_HIDDEN size_t alloy__dbg_capture(void **pcs, size_t max, alloy_debug_unwinder how);
-/* Capture and intern: the stack's id in the depot (0: none). */
-ALLOY_HIDDEN uint32_t alloy__dbg_stack(unsigned depth, alloy_debug_unwinder how);
+ALLOY_HIDDEN size_t alloy__dbg_capture(void **pcs, size_t max, alloy_debug_unwinder how,
+                                       const void *from);
+/* Capture and intern: the stack's id in the depot (0: none). from: the frame address of the
+ * debug allocator's entry function (it has a frame pointer), where the walk may start; NULL:
+ * here. Frames inside alloy are dropped either way. */
+ALLOY_HIDDEN uint32_t alloy__dbg_stack(unsigned depth, alloy_debug_unwinder how, const void *from);
 /* Intern a captured stack. */
 ALLOY_HIDDEN uint32_t alloy__dbg_intern(void *const *pcs, size_t n);
 /* Frames of a stack id; returns the count (0 for id 0). */
@@ -164,16 +169,17 @@ typedef struct alloy__debug_heap {
 ALLOY_HIDDEN alloy__debug_heap *alloy__dbg_heap_new(dbg_parent parent, const alloy_debug_options *o,
                                                     size_t max_blocks);
 ALLOY_HIDDEN void alloy__dbg_heap_destroy(alloy__debug_heap *h, bool release_live);
-ALLOY_HIDDEN void *alloy__dbg_alloc(alloy__debug_heap *h, size_t size, size_t align, bool zero);
+ALLOY_HIDDEN void *alloy__dbg_alloc(alloy__debug_heap *h, size_t size, size_t align, bool zero,
+                                    const void *from);
 /* What a free call claims about the block (bitmask); unclaimed values are not checked. */
 #define CLAIM_SIZE 1u
 #define CLAIM_ALIGN 2u
 /* Free p with the claimed size/align. Returns false if p was not freed (reported). */
 ALLOY_HIDDEN bool alloy__dbg_free_ex(alloy__debug_heap *h, void *p, size_t size, size_t align,
-                                     unsigned claims);
+                                     unsigned claims, const void *from);
 /* Move p (known, live) to a new block of new_size; NULL on failure (p intact) or bad pointer. */
 ALLOY_HIDDEN void *alloy__dbg_realloc(alloy__debug_heap *h, void *p, size_t size, size_t new_size,
-                                      size_t align, bool sized);
+                                      size_t align, bool sized, const void *from);
 /* Requested size of a live block; 0 if p is no live block of h. */
 ALLOY_HIDDEN size_t alloy__dbg_usable(alloy__debug_heap *h, const void *p);
 ALLOY_HIDDEN size_t alloy__dbg_check(alloy__debug_heap *h);
@@ -181,6 +187,8 @@ ALLOY_HIDDEN size_t alloy__dbg_check(alloy__debug_heap *h);
 ALLOY_HIDDEN void alloy__dbg_each_live(alloy__debug_heap *h, void (*fn)(dbg_rec *r, void *arg),
                                        void *arg);
 ALLOY_HIDDEN void alloy__dbg_summarize(alloy__debug_heap *h, alloy_debug_summary *out);
+/* Release every quarantined block to the parent (after checking it). */
+ALLOY_HIDDEN void alloy__dbg_drain(alloy__debug_heap *h);
 ALLOY_HIDDEN void alloy__dbg_lock_all(alloy__debug_heap *h);
 ALLOY_HIDDEN void alloy__dbg_unlock_all(alloy__debug_heap *h);
 /* Find the record containing addr among live and quarantined blocks (slow, for reports). */

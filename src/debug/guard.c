@@ -289,7 +289,12 @@ static void on_fault(int sig, siginfo_t *si, void *ctx) {
     pr.now_tid = alloy__dbg_tid();
     alloy__debug_heap *h = g->heap;
     alloy__dbg_self.inside++;
-    pr.now_stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder);
+    /* Through the signal frame: libunwind knows how; the rule cache does not. */
+    pr.now_stack =
+        alloy__dbg_stack(h->opt.stack_depth,
+                         h->opt.unwinder == ALLOY_DEBUG_UNWIND_HYBRID ? ALLOY_DEBUG_UNWIND_LIBUNWIND
+                                                                      : h->opt.unwinder,
+                         NULL);
     alloy__dbg_self.inside--;
     uintptr_t data0 = (uintptr_t)g->base + PAGE;
     size_t cycle = (g->slot_pages + 1) * PAGE;

@@ -71,8 +71,9 @@ static inline uint8_t rec_state(const dbg_rec *r) {
     return __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
 }
 
-/* The record of the block at p, or NULL if p is no block of h (live or freed). */
-static dbg_rec *lookup(alloy__debug_heap *h, uintptr_t p) {
+/* The record of the block at p, or NULL if p is no block of h (live or freed). The link read
+ * may touch memory that is not ours (a stack array passed to free): exempt from ASan. */
+__attribute__((no_sanitize("address"))) static dbg_rec *lookup(alloy__debug_heap *h, uintptr_t p) {
     if (ALLOY_UNLIKELY(h->guard != NULL && alloy__dbg_guard_owns(h->guard, p))) {
         dbg_rec copy;
         if (!alloy__dbg_guard_lookup(h->guard, p, &copy) || copy.user != p) return NULL;
@@ -111,6 +112,10 @@ static const unsigned char *find_not(const unsigned char *p, size_t n, unsigned 
 
 /* ---- records ---------------------------------------------------------------- */
 
+/* In a sanitizer build the parent is the sanitizer's malloc, and LeakSanitizer runs (and exits)
+ * before our exit handler: show it our records, which point at every block we hold. */
+extern void __lsan_register_root_region(const void *p, size_t size) __attribute__((weak));
+
 static dbg_rec *rec_new(alloy__debug_heap *h, dbg_shard *s) {
     dbg_rec *r = s->free_recs;
     if (ALLOY_UNLIKELY(r == NULL)) {
@@ -120,6 +125,7 @@ static dbg_rec *rec_new(alloy__debug_heap *h, dbg_shard *s) {
         off = __atomic_fetch_add(&h->recs_used, REC_CHUNK, __ATOMIC_ACQ_REL);
         if (off + REC_CHUNK > h->recs_bytes) return NULL;
         dbg_rec *recs = (dbg_rec *)(h->recs + off);
+        if (__lsan_register_root_region != NULL) __lsan_register_root_region(recs, REC_CHUNK);
         for (size_t i = REC_CHUNK / sizeof(dbg_rec); i-- > 0;) {
             recs[i].qnext = r;
             r = &recs[i];
@@ -315,14 +321,15 @@ void alloy__dbg_heap_destroy(alloy__debug_heap *h, bool release_live) {
 
 /* ---- allocation -------------------------------------------------------------------- */
 
-void *alloy__dbg_alloc(alloy__debug_heap *h, size_t size, size_t align, bool zero) {
+void *alloy__dbg_alloc(alloy__debug_heap *h, size_t size, size_t align, bool zero,
+                       const void *from) {
     dbg_thread *t = &alloy__dbg_self;
     uint32_t tid = alloy__dbg_tid();
     bool internal = t->inside > 0;
     uint32_t stack = 0;
     if (!internal) {
         t->inside++;
-        stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder);
+        stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder, from);
         t->inside--;
     }
     size_t a = eff_align(align);
@@ -600,19 +607,20 @@ static bool free_common(alloy__debug_heap *h, void *ptr, size_t size, size_t ali
     return true;
 }
 
-bool alloy__dbg_free_ex(alloy__debug_heap *h, void *p, size_t size, size_t align, unsigned claims) {
+bool alloy__dbg_free_ex(alloy__debug_heap *h, void *p, size_t size, size_t align, unsigned claims,
+                        const void *from) {
     dbg_thread *t = &alloy__dbg_self;
     uint32_t stack = 0;
     if (t->inside == 0) {
         t->inside++;
-        stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder);
+        stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder, from);
         t->inside--;
     }
     return free_common(h, p, size, align, claims, stack, "freed");
 }
 
 void *alloy__dbg_realloc(alloy__debug_heap *h, void *p, size_t size, size_t new_size, size_t align,
-                         bool sized) {
+                         bool sized, const void *from) {
     dbg_rec *r = lookup(h, (uintptr_t)p);
     if (r == NULL || rec_state(r) != REC_LIVE) {
         /* Report it as the free path would, naming the realloc. */
@@ -620,17 +628,17 @@ void *alloy__dbg_realloc(alloy__debug_heap *h, void *p, size_t size, size_t new_
         uint32_t stack = 0;
         if (t->inside == 0) {
             t->inside++;
-            stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder);
+            stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder, from);
             t->inside--;
         }
         free_common(h, p, 0, 0, 0, stack, "reallocated");
         return NULL;
     }
     size_t old = r->size;
-    void *q = alloy__dbg_alloc(h, new_size, align != 0 ? align : rec_align(r), false);
+    void *q = alloy__dbg_alloc(h, new_size, align != 0 ? align : rec_align(r), false, from);
     if (q == NULL) return NULL;
     memcpy(q, p, old < new_size ? old : new_size);
-    alloy__dbg_free_ex(h, p, size, align, sized ? (CLAIM_SIZE | CLAIM_ALIGN) : 0);
+    alloy__dbg_free_ex(h, p, size, align, sized ? (CLAIM_SIZE | CLAIM_ALIGN) : 0, from);
     return q;
 }
 
@@ -674,7 +682,7 @@ size_t alloy__dbg_check(alloy__debug_heap *h) {
     if (pd.n != 0) {
         dbg_thread *t = &alloy__dbg_self;
         t->inside++;
-        uint32_t stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder);
+        uint32_t stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder, NULL);
         t->inside--;
         flush_problems(h, &pd, stack, "found by a check at");
     }
@@ -694,6 +702,25 @@ static void live_one(dbg_rec *r, void *arg) {
 void alloy__dbg_each_live(alloy__debug_heap *h, void (*fn)(dbg_rec *r, void *arg), void *arg) {
     live_q q = {fn, arg};
     each_rec(h, live_one, &q);
+}
+
+void alloy__dbg_drain(alloy__debug_heap *h) {
+    pending pd;
+    pd.n = 0;
+    pd.heap = h;
+    for (size_t i = 0; i < DBG_SHARDS; i++) {
+        dbg_shard *s = &h->shards[i];
+        dbg_lock_take(&s->lock);
+        while (s->qhead != NULL) {
+            dbg_rec *old = s->qhead;
+            s->qhead = old->qnext;
+            evict(h, s, old, &pd);
+        }
+        s->qtail = NULL;
+        s->qbytes = s->qcount = 0;
+        dbg_lock_drop(&s->lock);
+    }
+    if (pd.n != 0) flush_problems(h, &pd, 0, "detected when the quarantine was emptied at");
 }
 
 void alloy__dbg_lock_all(alloy__debug_heap *h) {

@@ -8,7 +8,7 @@
  * touched: its counters see the block sizes the debug heap reports as usable
  * (the requested sizes), so they still balance.
  *
- * Variables (defaults): ALLOY_DEBUG_QUARANTINE=4M, ALLOY_DEBUG_DEPTH=16,
+ * Variables (defaults): ALLOY_DEBUG_QUARANTINE=256K, ALLOY_DEBUG_DEPTH=16,
  * ALLOY_DEBUG_UNWIND=libunwind|fp|backtrace|none, ALLOY_DEBUG_GUARD=off|all|<N>
  * (one block in N), ALLOY_DEBUG_GUARD_SLOTS=4096, ALLOY_DEBUG_GUARD_MAX=16K,
  * ALLOY_DEBUG_ON_ERROR=abort|continue, ALLOY_DEBUG_REPORT=<json file, %p = pid>,
@@ -52,40 +52,40 @@ static void inner_free(void *ctx, void *p, size_t size, size_t align) {
 /* ---- the table ------------------------------------------------------------------------- */
 
 static void *d_malloc(size_t size) {
-    return alloy__dbg_alloc(H, size, 0, false);
+    return alloy__dbg_alloc(H, size, 0, false, DBG_HERE());
 }
 
 static void *d_calloc(size_t count, size_t size) {
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) return NULL;
-    return alloy__dbg_alloc(H, total, 0, true);
+    return alloy__dbg_alloc(H, total, 0, true, DBG_HERE());
 }
 
 static void *d_realloc(void *p, size_t size) {
     if (p == NULL) return d_malloc(size);
-    return alloy__dbg_realloc(H, p, 0, size, 0, false);
+    return alloy__dbg_realloc(H, p, 0, size, 0, false, DBG_HERE());
 }
 
 static void d_free(void *p) {
-    if (p != NULL) alloy__dbg_free_ex(H, p, 0, 0, 0);
+    if (p != NULL) alloy__dbg_free_ex(H, p, 0, 0, 0, DBG_HERE());
 }
 
 static void d_free_sized(void *p, size_t size) {
     /* alloy_realloc(p, 0) asks the table for 1 byte: a later sized free says 0. */
-    if (p != NULL) alloy__dbg_free_ex(H, p, size, 0, size != 0 ? CLAIM_SIZE : 0);
+    if (p != NULL) alloy__dbg_free_ex(H, p, size, 0, size != 0 ? CLAIM_SIZE : 0, DBG_HERE());
 }
 
 static void *d_malloc_aligned(size_t size, size_t align) {
-    return alloy__dbg_alloc(H, size, align, false);
+    return alloy__dbg_alloc(H, size, align, false, DBG_HERE());
 }
 
 static void *d_realloc_aligned(void *p, size_t size, size_t align) {
     if (p == NULL) return d_malloc_aligned(size, align);
-    return alloy__dbg_realloc(H, p, 0, size, align, false);
+    return alloy__dbg_realloc(H, p, 0, size, align, false, DBG_HERE());
 }
 
 static void d_free_aligned_sized(void *p, size_t size, size_t align) {
-    if (p != NULL) alloy__dbg_free_ex(H, p, size, align, CLAIM_SIZE | CLAIM_ALIGN);
+    if (p != NULL) alloy__dbg_free_ex(H, p, size, align, CLAIM_SIZE | CLAIM_ALIGN, DBG_HERE());
 }
 
 static size_t d_usable_size(const void *p) {
@@ -166,8 +166,11 @@ static void options_from_env(alloy_debug_options *o) {
 /* ---- exit, fork ------------------------------------------------------------------------ */
 
 __attribute__((noinline)) static void at_exit(void) {
-    /* Writes after free into blocks still in quarantine are found now or never. */
+    /* Writes after free into blocks still in quarantine are found now or never; then the
+     * quarantine goes back to the backend (a leak checker of the backend's own, LSan in a
+     * sanitizer build, cannot see blocks held only in our pages). */
     alloy__dbg_check(H);
+    alloy__dbg_drain(H);
     const char *v = getenv("ALLOY_DEBUG_LEAKS");
     if (v != NULL && strcmp(v, "0") == 0) return;
     uintptr_t from = (uintptr_t)__builtin_frame_address(0) + 16;

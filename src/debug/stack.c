@@ -201,8 +201,10 @@ static bool fp_prologue(uintptr_t start) {
 
 /* Walk with the learned rules from the caller of our caller (hybrid_capture, which has a
  * frame pointer); false if a frame has no rule yet. */
-__attribute__((noinline)) static bool fast_walk(void **pcs, size_t max, size_t *out) {
-    uintptr_t *fp = (uintptr_t *)((uintptr_t *)__builtin_frame_address(0))[0];
+__attribute__((noinline)) static bool fast_walk(void **pcs, size_t max, size_t *out,
+                                                const void *from) {
+    uintptr_t *fp = from != NULL ? (uintptr_t *)(uintptr_t)from
+                                 : (uintptr_t *)((uintptr_t *)__builtin_frame_address(0))[0];
     uintptr_t pc = fp[1], sp = (uintptr_t)(fp + 2), rbp = fp[0];
     size_t n = 0;
     while (n < max && pc != 0) {
@@ -245,7 +247,9 @@ static uintptr_t rbp_home(unw_cursor_t *c, bool *in_other_reg) {
 }
 
 /* Walk with libunwind, learning a rule for every frame it steps over. */
-__attribute__((noinline)) static size_t learn_walk(void **pcs, size_t max) {
+__attribute__((noinline)) static size_t learn_walk(void **pcs, size_t max, const void *from) {
+    /* With from, list only the frames fast_walk lists: from the entry function's caller. */
+    uintptr_t first_sp = from != NULL ? (uintptr_t)from + 16 : 0;
     unw_context_t uc;
     unw_cursor_t c;
     if (ul.getcontext(&uc) != 0 || ul.init_local(&c, &uc) != 0) return 0;
@@ -259,7 +263,7 @@ __attribute__((noinline)) static size_t learn_walk(void **pcs, size_t max) {
         ul.get_reg(&c, UNW_REG_IP, &ip);
         ul.get_reg(&c, UNW_REG_SP, &sp);
         if (ip == 0) break;
-        pcs[n++] = (void *)ip;
+        if (sp >= first_sp) pcs[n++] = (void *)ip;
         bool learn = ul.is_signal_frame(&c) <= 0;
         bool fp = false;
         unw_proc_info_t pi;
@@ -299,10 +303,10 @@ __attribute__((noinline)) static size_t learn_walk(void **pcs, size_t max) {
     return n;
 }
 
-__attribute__((noinline)) static size_t hybrid_capture(void **pcs, size_t max) {
+__attribute__((noinline)) static size_t hybrid_capture(void **pcs, size_t max, const void *from) {
     size_t n;
-    if (fast_walk(pcs, max, &n)) return n;
-    n = learn_walk(pcs, max);
+    if (fast_walk(pcs, max, &n, from)) return n;
+    n = learn_walk(pcs, max, from);
     __asm__ volatile("" ::: "memory"); /* no tail call: learn_walk counts our frame */
     return n;
 }
@@ -310,8 +314,8 @@ __attribute__((noinline)) static size_t hybrid_capture(void **pcs, size_t max) {
 static void hybrid_load(void *h) {
     (void)h;
 }
-static size_t hybrid_capture(void **pcs, size_t max) {
-    (void)pcs, (void)max;
+static size_t hybrid_capture(void **pcs, size_t max, const void *from) {
+    (void)pcs, (void)max, (void)from;
     return 0;
 }
 #endif
@@ -373,7 +377,7 @@ __attribute__((noinline)) static size_t fp_walk(void **pcs, size_t max) {
 }
 
 __attribute__((noinline)) size_t alloy__dbg_capture(void **pcs, size_t max,
-                                                    alloy_debug_unwinder how) {
+                                                    alloy_debug_unwinder how, const void *from) {
     void *buf[DBG_MAX_FRAMES + 16];
     size_t want = max + 16 > sizeof buf / sizeof buf[0] ? sizeof buf / sizeof buf[0] : max + 16;
     size_t n = 0;
@@ -392,7 +396,7 @@ __attribute__((noinline)) size_t alloy__dbg_capture(void **pcs, size_t max,
         n = fp_walk(buf, want);
         break;
     case ALLOY_DEBUG_UNWIND_HYBRID:
-        n = hybrid_capture(buf, want);
+        n = hybrid_capture(buf, want, from);
         break;
     default:
         return 0;
@@ -400,7 +404,7 @@ __attribute__((noinline)) size_t alloy__dbg_capture(void **pcs, size_t max,
     size_t skip = 0;
     /* Drop this function's own frame and every leading frame inside alloy. */
     while (skip < n && (uintptr_t)buf[skip] >= self_lo && (uintptr_t)buf[skip] < self_hi) skip++;
-    if (skip == 0 && n > 0) skip = 1;
+    if (skip == 0 && n > 0 && !(how == ALLOY_DEBUG_UNWIND_HYBRID && from != NULL)) skip = 1;
     size_t out = n - skip < max ? n - skip : max;
     memcpy(pcs, buf + skip, out * sizeof *pcs);
     return out;
@@ -422,7 +426,7 @@ size_t alloy_debug_backtrace(void **pcs, size_t max, alloy_debug_unwinder how) {
         n = fp_walk(buf, want);
         break;
     case ALLOY_DEBUG_UNWIND_HYBRID:
-        n = hybrid_capture(buf, want);
+        n = hybrid_capture(buf, want, NULL);
         break;
     default:
         return 0;
@@ -625,14 +629,40 @@ static inline dnode *node_at(uint32_t id) {
     return (dnode *)(depot + (size_t)id * 8);
 }
 
-static uint32_t hash_pcs(void *const *pcs, size_t n) {
+static uint64_t hash_pcs(void *const *pcs, size_t n) {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
     for (size_t i = 0; i < n; i++) {
         h ^= (uint64_t)(uintptr_t)pcs[i];
         h *= 0xff51afd7ed558ccdull;
         h ^= h >> 32;
     }
-    return (uint32_t)h | 1u;
+    return h | 1u;
+}
+
+/* Recently interned stacks by their 64-bit hash: a hit skips the chain walk and the compare
+ * (two different stacks with one 64-bit hash are not a practical concern). Entries are written
+ * without locks; the check word makes a torn read a miss. */
+#define RECENT 4096u
+typedef struct recent {
+    uint64_t hash;
+    uint32_t id, check;
+} recent;
+static recent recents[RECENT];
+
+static uint32_t recent_get(uint64_t h) {
+    recent *r = &recents[(h >> 20) & (RECENT - 1)];
+    uint64_t k = __atomic_load_n(&r->hash, __ATOMIC_ACQUIRE);
+    uint32_t id = __atomic_load_n(&r->id, __ATOMIC_RELAXED);
+    uint32_t check = __atomic_load_n(&r->check, __ATOMIC_RELAXED);
+    return k == h && check == (uint32_t)(h ^ id) ? id : 0;
+}
+
+static void recent_put(uint64_t h, uint32_t id) {
+    recent *r = &recents[(h >> 20) & (RECENT - 1)];
+    __atomic_store_n(&r->hash, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->id, id, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->check, (uint32_t)(h ^ id), __ATOMIC_RELAXED);
+    __atomic_store_n(&r->hash, h, __ATOMIC_RELEASE);
 }
 
 static uint32_t find_in_chain(uint32_t id, uint32_t stop, uint32_t hash, void *const *pcs,
@@ -646,11 +676,17 @@ static uint32_t find_in_chain(uint32_t id, uint32_t stop, uint32_t hash, void *c
 
 uint32_t alloy__dbg_intern(void *const *pcs, size_t n) {
     if (n == 0 || !depot_ready()) return 0;
-    uint32_t hash = hash_pcs(pcs, n);
+    uint64_t h64 = hash_pcs(pcs, n);
+    uint32_t id = recent_get(h64);
+    if (ALLOY_LIKELY(id != 0)) return id;
+    uint32_t hash = (uint32_t)h64 | 1u;
     uint32_t *bucket = &depot_buckets[hash & (DEPOT_BUCKETS - 1)];
     uint32_t head = __atomic_load_n(bucket, __ATOMIC_ACQUIRE);
-    uint32_t id = find_in_chain(head, 0, hash, pcs, n);
-    if (ALLOY_LIKELY(id != 0)) return id;
+    id = find_in_chain(head, 0, hash, pcs, n);
+    if (id != 0) {
+        recent_put(h64, id);
+        return id;
+    }
     /* New stack: make sure the registry knows its modules before anyone reports it. */
     modules_refresh();
     size_t bytes = (sizeof(dnode) + n * sizeof(uintptr_t) + 7) & ~(size_t)7;
@@ -665,18 +701,20 @@ uint32_t alloy__dbg_intern(void *const *pcs, size_t n) {
     for (;;) {
         d->next = head;
         if (__atomic_compare_exchange_n(bucket, &head, me, false, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE))
+                                        __ATOMIC_ACQUIRE)) {
+            recent_put(h64, me);
             return me;
+        }
         /* Someone inserted meanwhile: maybe the same stack. */
         id = find_in_chain(head, d->next, hash, pcs, n);
         if (id != 0) return id; /* our node is wasted; rare */
     }
 }
 
-uint32_t alloy__dbg_stack(unsigned depth, alloy_debug_unwinder how) {
+uint32_t alloy__dbg_stack(unsigned depth, alloy_debug_unwinder how, const void *from) {
     if (how == ALLOY_DEBUG_UNWIND_NONE || depth == 0) return 0;
     void *pcs[DBG_MAX_FRAMES];
-    size_t n = alloy__dbg_capture(pcs, depth, how);
+    size_t n = alloy__dbg_capture(pcs, depth, how, from);
     return alloy__dbg_intern(pcs, n);
 }
 

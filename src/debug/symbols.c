@@ -43,6 +43,13 @@ static struct {
     __typeof__(dwarf_formstring) *formstring;
     __typeof__(dwarf_getsrcfiles) *getsrcfiles;
     __typeof__(dwarf_filesrc) *filesrc;
+    __typeof__(dwfl_module_getdwarf) *getdwarf;
+    __typeof__(dwarf_nextcu) *nextcu;
+    __typeof__(dwarf_offdie) *offdie;
+    __typeof__(dwarf_haspc) *haspc;
+    __typeof__(dwarf_getsrc_die) *getsrc_die;
+    __typeof__(dwarf_lineno) *lineno;
+    __typeof__(dwarf_linesrc) *linesrc;
     Dwfl_Callbacks callbacks;
     char *debuginfo_path;
     int state; /* 0 untried, 1 ready, -1 unavailable */
@@ -74,6 +81,10 @@ static bool dw_load(void) {
         sym(h, "dwarf_attr_integrate", &dw.attr_integrate) &&
         sym(h, "dwarf_formudata", &dw.formudata) && sym(h, "dwarf_formstring", &dw.formstring) &&
         sym(h, "dwarf_getsrcfiles", &dw.getsrcfiles) && sym(h, "dwarf_filesrc", &dw.filesrc) &&
+        sym(h, "dwfl_module_getdwarf", &dw.getdwarf) && sym(h, "dwarf_nextcu", &dw.nextcu) &&
+        sym(h, "dwarf_offdie", &dw.offdie) && sym(h, "dwarf_haspc", &dw.haspc) &&
+        sym(h, "dwarf_getsrc_die", &dw.getsrc_die) && sym(h, "dwarf_lineno", &dw.lineno) &&
+        sym(h, "dwarf_linesrc", &dw.linesrc) &&
         sym(h, "dwfl_standard_find_debuginfo", &find_debuginfo) &&
         sym(h, "dwfl_offline_section_address", &section_address);
     if (!ok) return false;
@@ -168,6 +179,11 @@ static Dwfl *module_dwfl(dbg_module *m) {
         }
     }
     m->dwfl = d != NULL ? (void *)d : (void *)1;
+    /* Also from a global: the registry is in mmap'd pages, where a leak checker scanning this
+     * process (LSan in a sanitizer build) would not see libdw's caches as reachable. */
+    static Dwfl *open_dwfls[256];
+    static size_t nopen;
+    if (d != NULL && nopen < sizeof open_dwfls / sizeof open_dwfls[0]) open_dwfls[nopen++] = d;
     return d;
 }
 
@@ -191,6 +207,28 @@ static void resolve(Dwfl_Module *mod, uintptr_t look, dbg_sym *out) {
     if (ln != NULL) file = dw.lineinfo(ln, NULL, &line, NULL, NULL, NULL);
     Dwarf_Addr bias = 0;
     Dwarf_Die *cu = dw.addrdie(mod, look, &bias);
+    Dwarf_Die cu_mem;
+    if (cu == NULL) {
+        /* No .debug_aranges (clang's default): find the unit by its own address ranges. */
+        Dwarf *dwarf = dw.getdwarf(mod, &bias);
+        Dwarf_Off off = 0, next;
+        size_t hsize;
+        while (dwarf != NULL && dw.nextcu(dwarf, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+            if (dw.offdie(dwarf, off + hsize, &cu_mem) != NULL &&
+                dw.haspc(&cu_mem, look - bias) > 0) {
+                cu = &cu_mem;
+                break;
+            }
+            off = next;
+        }
+        if (cu != NULL && file == NULL) {
+            Dwarf_Line *dl = dw.getsrc_die(cu, look - bias);
+            if (dl != NULL) {
+                file = dw.linesrc(dl, NULL, NULL);
+                dw.lineno(dl, &line);
+            }
+        }
+    }
     Dwarf_Die *scopes = NULL;
     int ns = cu != NULL ? dw.getscopes(cu, look - bias, &scopes) : 0;
     Dwarf_Files *files = NULL;

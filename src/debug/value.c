@@ -15,7 +15,7 @@ static void parent_free(void *ctx, void *p, size_t size, size_t align) {
 }
 
 static void *v_alloc(void *ctx, size_t size, size_t align) {
-    return alloy__dbg_alloc(((alloy_debug *)ctx)->heap, size, align, false);
+    return alloy__dbg_alloc(((alloy_debug *)ctx)->heap, size, align, false, DBG_HERE());
 }
 
 /* Never in place: every size change moves the block, so the old one goes through the
@@ -26,11 +26,13 @@ static bool v_resize(void *ctx, void *p, size_t size, size_t new_size, size_t al
 }
 
 static void *v_remap(void *ctx, void *p, size_t size, size_t new_size, size_t align) {
-    return alloy__dbg_realloc(((alloy_debug *)ctx)->heap, p, size, new_size, align, true);
+    return alloy__dbg_realloc(((alloy_debug *)ctx)->heap, p, size, new_size, align, true,
+                              DBG_HERE());
 }
 
 static void v_free(void *ctx, void *p, size_t size, size_t align) {
-    alloy__dbg_free_ex(((alloy_debug *)ctx)->heap, p, size, align, CLAIM_SIZE | CLAIM_ALIGN);
+    alloy__dbg_free_ex(((alloy_debug *)ctx)->heap, p, size, align, CLAIM_SIZE | CLAIM_ALIGN,
+                       DBG_HERE());
 }
 
 static bool v_stats(void *ctx, alloy_stats *out) {

@@ -1,0 +1,291 @@
+/* bench/bench_debug.c - the churn workload under every memory checker, side by side.
+ *
+ * Runs bench_debug_churn (2 threads, ~1M mixed-size malloc/free, 5 deliberate
+ * leaks = 592 bytes) plain, under alloy's debug mode through LD_PRELOAD (over
+ * glibc's allocator, like the plain run, and over mimalloc), built with clang
+ * ASan and LSan, under valgrind memcheck and under heaptrack. Each round runs
+ * every configuration once, in turn; the table shows medians over rounds of
+ * CPU seconds (user + system, from wait4, children included) and peak RSS
+ * (ru_maxrss: the largest process of the run), their ratios to the plain run,
+ * and the leaks each tool reported. Exit status 0 even if a target is missed:
+ * this is a measurement, the table says met or not met.
+ *
+ * Usage: bench_debug [--quick] [--rounds N] [--ops N]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef BENCH_CHURN
+#error BENCH_CHURN, BENCH_CHURN_ASAN, BENCH_CHURN_LSAN and BENCH_OVERRIDE are set by CMake
+#endif
+
+typedef struct config {
+    const char *name;
+    const char *exe;
+    const char *env[4];
+    const char *wrap[6]; /* tool and its options before the program, NULL-terminated */
+    int leak_kind;       /* how to read its leak report */
+    bool available;
+    double cpu[32], rss[32];
+    long leak_blocks, leak_bytes;
+} config;
+
+enum { LEAK_NONE, LEAK_ALLOY, LEAK_SANITIZER, LEAK_MEMCHECK, LEAK_HEAPTRACK };
+
+static config configs[] = {
+    {"plain (glibc malloc)", BENCH_CHURN, {NULL}, {NULL}, LEAK_NONE, true, {0}, {0}, -1, -1},
+    {"alloy debug, LD_PRELOAD, libc backend",
+     BENCH_CHURN,
+     {"LD_PRELOAD=" BENCH_OVERRIDE, "ALLOY_DEBUG=1", "ALLOY_BACKEND=libc", NULL},
+     {NULL},
+     LEAK_ALLOY,
+     true,
+     {0},
+     {0},
+     -1,
+     -1},
+    {"alloy debug, LD_PRELOAD, mimalloc backend",
+     BENCH_CHURN,
+     {"LD_PRELOAD=" BENCH_OVERRIDE, "ALLOY_DEBUG=1", "ALLOY_BACKEND=mimalloc", NULL},
+     {NULL},
+     LEAK_ALLOY,
+     true,
+     {0},
+     {0},
+     -1,
+     -1},
+    {"clang ASan (+LSan at exit)",
+     BENCH_CHURN_ASAN,
+     {"ASAN_OPTIONS=detect_leaks=1", NULL},
+     {NULL},
+     LEAK_SANITIZER,
+     true,
+     {0},
+     {0},
+     -1,
+     -1},
+    {"clang LSan", BENCH_CHURN_LSAN, {NULL}, {NULL}, LEAK_SANITIZER, true, {0}, {0}, -1, -1},
+    {"valgrind memcheck",
+     BENCH_CHURN,
+     {NULL},
+     {"valgrind", "--tool=memcheck", "--leak-check=full", NULL},
+     LEAK_MEMCHECK,
+     true,
+     {0},
+     {0},
+     -1,
+     -1},
+    {"heaptrack",
+     BENCH_CHURN,
+     {NULL},
+     {"heaptrack", "-o", NULL},
+     LEAK_HEAPTRACK,
+     true,
+     {0},
+     {0},
+     -1,
+     -1},
+};
+#define NCONF (sizeof configs / sizeof configs[0])
+
+static char ops_arg[32] = "1000000";
+static char heaptrack_out[256];
+
+static bool on_path(const char *prog) {
+    if (strchr(prog, '/') != NULL) return access(prog, X_OK) == 0;
+    const char *path = getenv("PATH");
+    if (path == NULL) return false;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *dir = strtok(buf, ":"); dir != NULL; dir = strtok(NULL, ":")) {
+        char full[4352];
+        snprintf(full, sizeof full, "%s/%s", dir, prog);
+        if (access(full, X_OK) == 0) return true;
+    }
+    return false;
+}
+
+/* Run one configuration; its stderr+stdout go to out_path. */
+static bool run(config *c, const char *out_path, double *cpu, double *rss_mb) {
+    const char *argv[16];
+    size_t n = 0;
+    for (size_t i = 0; c->wrap[i] != NULL; i++) argv[n++] = c->wrap[i];
+    if (c->leak_kind == LEAK_HEAPTRACK) argv[n++] = heaptrack_out;
+    argv[n++] = c->exe;
+    argv[n++] = ops_arg;
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
+        for (size_t i = 0; c->env[i] != NULL; i++) putenv((char *)c->env[i]);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0) return false;
+    *cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    *rss_mb = (double)ru.ru_maxrss / 1024.0;
+    /* A checker may exit non-zero because it found the leaks (LSan: 23); only a crash fails. */
+    return WIFEXITED(status) && WEXITSTATUS(status) != 127;
+}
+
+/* Read "<bytes> ... <blocks>" from the tool's own leak summary line. */
+static void read_leaks(config *c, const char *out_path) {
+    FILE *f = fopen(out_path, "r");
+    if (f == NULL) return;
+    char line[1024];
+    long bytes = -1, blocks = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char *p;
+        if (c->leak_kind == LEAK_ALLOY && (p = strstr(line, "SUMMARY: alloy debug: ")) != NULL)
+            sscanf(p, "SUMMARY: alloy debug: %ld bytes leaked in %ld blocks", &bytes, &blocks);
+        if (c->leak_kind == LEAK_SANITIZER && (p = strstr(line, "SUMMARY: ")) != NULL &&
+            (p = strstr(p, ": ")) != NULL && strstr(line, "leaked") != NULL)
+            sscanf(p + 2, "%ld byte(s) leaked in %ld allocation(s)", &bytes, &blocks);
+        if (c->leak_kind == LEAK_MEMCHECK && (p = strstr(line, "definitely lost: ")) != NULL) {
+            char b[64], k[64];
+            if (sscanf(p, "definitely lost: %63s bytes in %63s blocks", b, k) == 2) {
+                char *q, *r;
+                for (q = r = b; *q; q++)
+                    if (*q != ',') *r++ = *q;
+                *r = '\0';
+                for (q = r = k; *q; q++)
+                    if (*q != ',') *r++ = *q;
+                *r = '\0';
+                bytes = atol(b);
+                blocks = atol(k);
+            }
+        }
+    }
+    fclose(f);
+    if (c->leak_kind == LEAK_HEAPTRACK) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "heaptrack_print -f %s.zst -l 1 -p 0 -a 0 -T 0 -s 0 2>/dev/null",
+                 heaptrack_out);
+        FILE *p = popen(cmd, "r");
+        if (p != NULL) {
+            while (fgets(line, sizeof line, p) != NULL) {
+                const char *q = strstr(line, "total memory leaked: ");
+                if (q != NULL) {
+                    double v;
+                    char unit[8] = "";
+                    if (sscanf(q, "total memory leaked: %lf%7s", &v, unit) >= 1)
+                        bytes = (long)(v * (unit[0] == 'K' ? 1000 : unit[0] == 'M' ? 1e6 : 1));
+                }
+                const char *r = strstr(line, "leak calls");
+                (void)r;
+            }
+            pclose(p);
+        }
+    }
+    c->leak_bytes = bytes;
+    c->leak_blocks = blocks;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    double t[32];
+    memcpy(t, v, (size_t)n * sizeof *t);
+    qsort(t, (size_t)n, sizeof *t, cmp);
+    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+int main(int argc, char **argv) {
+    int rounds = 5;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            rounds = 1;
+            snprintf(ops_arg, sizeof ops_arg, "200000");
+        } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+            rounds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
+            snprintf(ops_arg, sizeof ops_arg, "%s", argv[++i]);
+        }
+    }
+    if (rounds < 1) rounds = 1;
+    if (rounds > 32) rounds = 32;
+    char dir[] = "/tmp/bench_debug-XXXXXX";
+    if (mkdtemp(dir) == NULL) return 1;
+    snprintf(heaptrack_out, sizeof heaptrack_out, "%s/heaptrack", dir);
+    for (size_t k = 0; k < NCONF; k++) {
+        config *c = &configs[k];
+        c->available = on_path(c->wrap[0] != NULL ? c->wrap[0] : c->exe) && on_path(c->exe);
+        if (!c->available) fprintf(stderr, "bench_debug: %s: not available, skipped\n", c->name);
+    }
+    for (int r = 0; r < rounds; r++) {
+        for (size_t k = 0; k < NCONF; k++) {
+            config *c = &configs[k];
+            if (!c->available) continue;
+            char out[512];
+            snprintf(out, sizeof out, "%s/run-%zu.txt", dir, k);
+            if (!run(c, out, &c->cpu[r], &c->rss[r])) {
+                fprintf(stderr, "bench_debug: %s failed (output in %s)\n", c->name, out);
+                c->available = false;
+                continue;
+            }
+            if (r == 0) read_leaks(c, out);
+            unlink(out);
+            char zst[300];
+            snprintf(zst, sizeof zst, "%s.zst", heaptrack_out);
+            unlink(zst);
+        }
+    }
+    rmdir(dir);
+
+    double cpu0 = median(configs[0].cpu, rounds), rss0 = median(configs[0].rss, rounds);
+    printf("churn: 2 threads, %s malloc/free, 5 deliberate leaks (592 bytes); median of %d "
+           "rounds\n\n",
+           ops_arg, rounds);
+    printf("| %-42s | %8s | %7s | %9s | %7s | %-22s |\n", "configuration", "CPU s", "x plain",
+           "peak RSS", "x plain", "leaks reported");
+    printf("|%s|%s|%s|%s|%s|%s|\n", "--------------------------------------------", "----------",
+           "---------", "-----------", "---------", "------------------------");
+    for (size_t k = 0; k < NCONF; k++) {
+        config *c = &configs[k];
+        if (!c->available) {
+            printf("| %-42s | %8s | %7s | %9s | %7s | %-22s |\n", c->name, "n/a", "", "", "", "");
+            continue;
+        }
+        double cpu = median(c->cpu, rounds), rss = median(c->rss, rounds);
+        char leaks[64] = "-";
+        if (c->leak_kind == LEAK_HEAPTRACK && c->leak_bytes >= 0)
+            snprintf(leaks, sizeof leaks, "%ld bytes", c->leak_bytes);
+        else if (c->leak_kind != LEAK_NONE && c->leak_bytes >= 0)
+            snprintf(leaks, sizeof leaks, "%ld blocks, %ld bytes", c->leak_blocks, c->leak_bytes);
+        else if (c->leak_kind != LEAK_NONE)
+            snprintf(leaks, sizeof leaks, "none found");
+        printf("| %-42s | %8.3f | %7.2f | %6.1f MB | %7.2f | %-22s |\n", c->name, cpu, cpu / cpu0,
+               rss, rss / rss0, leaks);
+    }
+    printf("\ntargets for alloy debug (libc backend, as the plain run): CPU <= 3x plain, peak RSS "
+           "<= 2x plain, leaks exact (5 blocks, 592 bytes)\n");
+    config *d = &configs[1];
+    if (d->available) {
+        double cpu = median(d->cpu, rounds) / cpu0, rss = median(d->rss, rounds) / rss0;
+        printf("  CPU  %.2fx: %s\n  RSS  %.2fx: %s\n  leaks %ld blocks, %ld bytes: %s\n", cpu,
+               cpu <= 3.0 ? "met" : "NOT met", rss, rss <= 2.0 ? "met" : "NOT met", d->leak_blocks,
+               d->leak_bytes, d->leak_blocks == 5 && d->leak_bytes == 592 ? "exact" : "NOT exact");
+    }
+    return 0;
+}
