@@ -157,7 +157,7 @@ static void read_leaks(config *c, const char *out_path) {
         if (c->leak_kind == LEAK_ALLOY && (p = strstr(line, "SUMMARY: alloy debug: ")) != NULL)
             sscanf(p, "SUMMARY: alloy debug: %ld bytes leaked in %ld blocks", &bytes, &blocks);
         if (c->leak_kind == LEAK_SANITIZER && (p = strstr(line, "SUMMARY: ")) != NULL &&
-            (p = strstr(p, ": ")) != NULL && strstr(line, "leaked") != NULL)
+            (p = strstr(p + 9, ": ")) != NULL && strstr(line, "leaked") != NULL)
             sscanf(p + 2, "%ld byte(s) leaked in %ld allocation(s)", &bytes, &blocks);
         if (c->leak_kind == LEAK_MEMCHECK && (p = strstr(line, "definitely lost: ")) != NULL) {
             char b[64], k[64];

@@ -330,9 +330,11 @@ alloy_debug_unwinder alloy__dbg_unwinder_resolve(alloy_debug_unwinder u) {
             hybrid_load(h);
         }
         find_self();
-        /* Warm up glibc's backtrace too: its first call dlopens libgcc_s. */
+        /* Warm up glibc's backtrace (its first call dlopens libgcc_s) and libunwind (its
+         * lazy global set-up is not thread-safe): here, before any thread races. */
         void *pcs[4];
         backtrace(pcs, 4);
+        if (hybrid_ok) hybrid_capture(pcs, 4, NULL);
         alloy__dbg_self.inside--;
         __atomic_store_n(&unw_state, unw_bt != NULL ? 1 : -1, __ATOMIC_RELEASE);
     }
