@@ -15,7 +15,8 @@
  * scenario (one reader holds a section for 1 s while two writers run).
  *
  * usage: bench_smr [--quick] [--reps N] [--ms N] [--threads 1,2,4] [--no-stall]
- *                  [--only "alloy EBR"]
+ *                  [--no-pin] [--only "alloy EBR"]
+ * Workers are pinned round robin to the online CPUs unless --no-pin.
  */
 #define _GNU_SOURCE
 #include <ck_epoch.h>
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <urcu.h>
 #include <urcu/defer.h>
 
@@ -441,9 +443,24 @@ static inline void one_op(shared *sh, bctx *c, uint64_t x) {
     }
 }
 
+static bool pin_threads = true;
+
+/* Worker i runs on CPU i mod ncpu, the same placement for every scheme, so a
+ * 2-thread cell measures two cores rather than whatever the scheduler chose. */
+static void pin(int i) {
+    if (!pin_threads) return;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET((int)(i % n), &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 static void *worker_main(void *p) {
     worker *w = p;
     shared *sh = w->sh;
+    pin(w->id);
     thread_setup(sh, &w->c, false);
     uint64_t seed = 0x2545f4914f6cdd1dull * (uint64_t)(w->id + 1);
     pthread_barrier_wait(&sh->ready);
@@ -696,6 +713,7 @@ static result run_once(int scheme, int ds, int nthreads, double seconds, bool st
 /* The stalled reader: holds a section (and the top node) for 1 s. */
 static void *stall_reader(void *p) {
     shared *sh = p;
+    pin(sh->nthreads);
     bctx c;
     thread_setup(sh, &c, false);
     pthread_barrier_wait(&sh->ready);
@@ -869,6 +887,8 @@ int main(int argc, char **argv) {
                 threads[nthreads_cfg++] = atoi(tok);
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
+        } else if (strcmp(argv[i], "--no-pin") == 0) {
+            pin_threads = false;
         } else if (strcmp(argv[i], "--no-stall") == 0) {
             do_stall = false;
         } else {
@@ -879,8 +899,8 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    printf("# bench_smr: alloy %s backend, %d reps x %.0f ms per cell, medians\n\n",
-           alloy_backend_name(), reps, seconds * 1000);
+    printf("# bench_smr: alloy %s backend, %d reps x %.0f ms per cell, medians%s\n\n",
+           alloy_backend_name(), reps, seconds * 1000, pin_threads ? ", workers pinned" : "");
 
     printf("## Per-operation cost (one thread, median of %d)\n\n", reps);
     printf("| operation | ns |\n|---|---|\n");
