@@ -31,7 +31,7 @@
 typedef struct config {
     const char *name;
     const char *exe;
-    const char *env[4];
+    const char *env[5];
     const char *wrap[6]; /* tool and its options before the program, NULL-terminated */
     int leak_kind;       /* how to read its leak report */
     bool available;
@@ -58,6 +58,27 @@ static config configs[] = {
      {"LD_PRELOAD=" BENCH_OVERRIDE, "ALLOY_DEBUG=1", "ALLOY_BACKEND=mimalloc", NULL},
      {NULL},
      LEAK_ALLOY,
+     true,
+     {0},
+     {0},
+     -1,
+     -1},
+    {"alloy debug, libc backend, guard 1/1000",
+     BENCH_CHURN,
+     {"LD_PRELOAD=" BENCH_OVERRIDE, "ALLOY_DEBUG=1", "ALLOY_BACKEND=libc",
+      "ALLOY_DEBUG_GUARD=1000"},
+     {NULL},
+     LEAK_ALLOY,
+     true,
+     {0},
+     {0},
+     -1,
+     -1},
+    {"alloy without debug, LD_PRELOAD, mimalloc",
+     BENCH_CHURN,
+     {"LD_PRELOAD=" BENCH_OVERRIDE, NULL},
+     {NULL},
+     LEAK_NONE,
      true,
      {0},
      {0},
