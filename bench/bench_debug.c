@@ -31,7 +31,7 @@
 typedef struct config {
     const char *name;
     const char *exe;
-    const char *env[5];
+    const char *env[6];
     const char *wrap[6]; /* tool and its options before the program, NULL-terminated */
     int leak_kind;       /* how to read its leak report */
     bool available;
@@ -67,6 +67,17 @@ static config configs[] = {
      BENCH_CHURN,
      {"LD_PRELOAD=" BENCH_OVERRIDE, "ALLOY_DEBUG=1", "ALLOY_BACKEND=libc",
       "ALLOY_DEBUG_GUARD=1000"},
+     {NULL},
+     LEAK_ALLOY,
+     true,
+     {0},
+     {0},
+     -1,
+     -1},
+    {"alloy guard-only 1/1000, libc backend",
+     BENCH_CHURN,
+     {"LD_PRELOAD=" BENCH_OVERRIDE, "ALLOY_DEBUG=1", "ALLOY_BACKEND=libc", "ALLOY_DEBUG_GUARD=1000",
+      "ALLOY_DEBUG_GUARD_ONLY=1"},
      {NULL},
      LEAK_ALLOY,
      true,

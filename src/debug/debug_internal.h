@@ -159,6 +159,7 @@ typedef struct alloy__debug_heap {
     int json_fd;
     bool process; /* the ALLOY_DEBUG=1 instance */
     bool destroy_live;
+    bool guard_only; /* only sampled, guarded blocks are tracked (alloy__dbg_alloc fails otherwise) */
     char name[64];
     char json_path[512];
     struct alloy__debug_heap *next_heap; /* registry of instances (other-allocator check) */

@@ -337,8 +337,14 @@ void *alloy__dbg_alloc(alloy__debug_heap *h, size_t size, size_t align, bool zer
     uint32_t slot = 0;
     uint8_t flags = internal ? RECF_INTERNAL : 0;
     void *g = NULL;
-    if (h->guard != NULL && !internal && alloy__dbg_guard_want(h->guard, size))
+    if (ALLOY_UNLIKELY(h->guard_only)) {
+        /* The caller sampled this block; without a slot it goes untracked. */
+        if (internal || h->guard == NULL) return NULL;
         g = alloy__dbg_guard_alloc(h->guard, size, align, stack, tid, &slot);
+        if (g == NULL) return NULL;
+    } else if (h->guard != NULL && !internal && alloy__dbg_guard_want(h->guard, size)) {
+        g = alloy__dbg_guard_alloc(h->guard, size, align, stack, tid, &slot);
+    }
     unsigned char *outer = NULL;
     if (g != NULL) {
         user = (uintptr_t)g;

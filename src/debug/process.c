@@ -12,7 +12,9 @@
  * ALLOY_DEBUG_UNWIND=libunwind|fp|backtrace|none, ALLOY_DEBUG_GUARD=off|all|<N>
  * (one block in N), ALLOY_DEBUG_GUARD_SLOTS=4096, ALLOY_DEBUG_GUARD_MAX=16K,
  * ALLOY_DEBUG_ON_ERROR=abort|continue, ALLOY_DEBUG_REPORT=<json file, %p = pid>,
- * ALLOY_DEBUG_LEAKS=1 (0: no exit leak report), ALLOY_DEBUG_LEAK_EXITCODE=<n>.
+ * ALLOY_DEBUG_LEAKS=1 (0: no exit leak report), ALLOY_DEBUG_LEAK_EXITCODE=<n>,
+ * ALLOY_DEBUG_GUARD_ONLY=1 (with ALLOY_DEBUG_GUARD: track only the sampled blocks),
+ * ALLOY_DEBUG_FILL=256|all, ALLOY_DEBUG_SYMBOLS=full, ALLOY_DEBUG_UNWIND=hybrid too.
  */
 #define _GNU_SOURCE
 #include "debug_internal.h"
@@ -94,6 +96,92 @@ static size_t d_usable_size(const void *p) {
 
 static void d_collect(bool force) {
     inner.collect(force);
+}
+
+/* ---- guard-only mode ---------------------------------------------------------------------
+ * ALLOY_DEBUG_GUARD=N with ALLOY_DEBUG_GUARD_ONLY=1: like GWP-ASan, only the sampled blocks are
+ * tracked (guard page, record, stacks, leak report); every other call goes straight to the
+ * backend after a countdown (allocation) or an address range check (free). Cheap enough to
+ * leave on in production. */
+
+static inline bool tracked(const void *p) {
+    return alloy__dbg_guard_owns(H->guard, (uintptr_t)p);
+}
+
+static inline bool sample(size_t size) {
+    return alloy__dbg_self.inside == 0 && alloy__dbg_guard_want(H->guard, size);
+}
+
+static void *s_malloc(size_t size) {
+    if (ALLOY_UNLIKELY(sample(size))) {
+        void *p = alloy__dbg_alloc(H, size, 0, false, DBG_HERE());
+        if (p != NULL) return p;
+    }
+    return inner.malloc(size);
+}
+
+static void *s_calloc(size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) return NULL;
+    if (ALLOY_UNLIKELY(sample(total))) {
+        void *p = alloy__dbg_alloc(H, total, 0, true, DBG_HERE());
+        if (p != NULL) return p;
+    }
+    return inner.calloc(count, size);
+}
+
+static void *s_malloc_aligned(size_t size, size_t align) {
+    if (ALLOY_UNLIKELY(sample(size))) {
+        void *p = alloy__dbg_alloc(H, size, align, false, DBG_HERE());
+        if (p != NULL) return p;
+    }
+    return inner.malloc_aligned(size, align);
+}
+
+static void s_free(void *p) {
+    if (ALLOY_UNLIKELY(tracked(p)))
+        alloy__dbg_free_ex(H, p, 0, 0, 0, DBG_HERE());
+    else if (p != NULL)
+        inner.free(p);
+}
+
+static void s_free_sized(void *p, size_t size) {
+    if (ALLOY_UNLIKELY(tracked(p)))
+        alloy__dbg_free_ex(H, p, size, 0, size != 0 ? CLAIM_SIZE : 0, DBG_HERE());
+    else if (p != NULL)
+        inner.free_sized(p, size);
+}
+
+static void s_free_aligned_sized(void *p, size_t size, size_t align) {
+    if (ALLOY_UNLIKELY(tracked(p)))
+        alloy__dbg_free_ex(H, p, size, align, CLAIM_SIZE | CLAIM_ALIGN, DBG_HERE());
+    else if (p != NULL)
+        inner.free_aligned_sized(p, size, align);
+}
+
+static size_t s_usable_size(const void *p) {
+    return tracked(p) ? alloy__dbg_usable(H, p) : inner.usable_size(p);
+}
+
+/* A tracked block moves to a fresh (sampled or not) block; an untracked one stays with the
+ * backend. */
+static void *s_realloc_any(void *p, size_t size, size_t align) {
+    if (!tracked(p))
+        return align == 0 ? inner.realloc(p, size) : inner.realloc_aligned(p, size, align);
+    size_t old = alloy__dbg_usable(H, p);
+    void *q = align == 0 ? s_malloc(size) : s_malloc_aligned(size, align);
+    if (q == NULL) return NULL;
+    memcpy(q, p, old < size ? old : size);
+    s_free(p);
+    return q;
+}
+
+static void *s_realloc(void *p, size_t size) {
+    return p == NULL ? s_malloc(size) : s_realloc_any(p, size, 0);
+}
+
+static void *s_realloc_aligned(void *p, size_t size, size_t align) {
+    return p == NULL ? s_malloc_aligned(size, align) : s_realloc_any(p, size, align);
 }
 
 /* ---- options from the environment ------------------------------------------------------ */
@@ -201,6 +289,25 @@ void alloy__debug_wrap(alloy__backend *be) {
     }
     H->process = true;
     alloy__dbg_process.heap = H;
+    const char *only = getenv("ALLOY_DEBUG_GUARD_ONLY");
+    if (only != NULL && strcmp(only, "1") == 0 && H->guard != NULL) {
+        H->guard_only = true;
+        be->malloc = s_malloc;
+        be->calloc = s_calloc;
+        be->realloc = s_realloc;
+        be->free = s_free;
+        be->free_sized = s_free_sized;
+        be->malloc_aligned = s_malloc_aligned;
+        be->realloc_aligned = s_realloc_aligned;
+        be->free_aligned_sized = s_free_aligned_sized;
+        be->usable_size = s_usable_size;
+        be->collect = d_collect;
+        be->classes = NULL;
+        be->glibc_chunks = false;
+        atexit(at_exit);
+        pthread_atfork(before_fork, after_fork, after_fork);
+        return;
+    }
     be->malloc = d_malloc;
     be->calloc = d_calloc;
     be->realloc = d_realloc;
