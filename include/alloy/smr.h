@@ -65,7 +65,8 @@ typedef struct alloy_smr alloy_smr;
 
 /* Frees p (size bytes, as given to retire); ctx is the context given to retire.
  * Called once per retired node, from whichever thread reclaims it, outside any
- * lock the caller could hold. It may allocate and may retire other nodes.
+ * lock the caller could hold. It may allocate, retire and poll; it must not
+ * call alloy_smr_barrier, alloy_smr_stats_get or alloy_smr_destroy on d.
  * An alloy_allocator plugs in as ctx with a function that calls alloy_dealloc
  * with the node's alignment (docs/smr.md). */
 typedef void alloy_smr_free_fn(void *ctx, void *p, size_t size);
@@ -127,8 +128,9 @@ ALLOY_API const char *alloy_smr_scheme_name(alloy_smr_scheme scheme) ALLOY_NOEXC
 ALLOY_API size_t alloy_smr_poll(alloy_smr *d) ALLOY_NOEXCEPT;
 /* Wait until every section that was open at the call has ended, then free
  * every node retired before the call, by any thread (live or exited). Must be
- * called outside a section on d (aborts otherwise). Meant for shutdown and
- * tests: after it, with no concurrent retires, stats.pending is 0. */
+ * called outside a section on d and outside a free function (aborts
+ * otherwise). Meant for shutdown and tests: after it, with no concurrent
+ * retires, stats.pending is 0. */
 ALLOY_API void alloy_smr_barrier(alloy_smr *d) ALLOY_NOEXCEPT;
 /* Fill *out with d's counters (sums over live and exited threads). */
 ALLOY_API void alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) ALLOY_NOEXCEPT;

@@ -259,6 +259,11 @@ static size_t ibr_scan(smr_rec *r) {
  * moved: EBR reclaims two-epoch-old bags or takes a scan step; IBR scans. */
 void alloy__smr_retire_work(alloy_smr *d, uint64_t clock) {
     smr_rec *r = smr_self(d);
+    if (r->working) { /* a free callback retired: the outer work continues */
+        r->hot.budget = 1;
+        return;
+    }
+    r->working = true;
     if (r->hot.scheme == ALLOY_SMR_EBR) {
         if (clock != r->seen) {
             r->seen = clock;
@@ -275,6 +280,7 @@ void alloy__smr_retire_work(alloy_smr *d, uint64_t clock) {
         adopt_orphans(r, false);
         ibr_scan(r);
     }
+    r->working = false;
 }
 
 /* Retire's slow path: the bag is full, or the clock moved since the last
@@ -304,10 +310,20 @@ void alloy__smr_node_free_fn(void *ctx, void *p, size_t size) {
     alloy_free_aligned_sized(p, smr_footprint(d->head.scheme, size), ALLOY_CACHE_LINE);
 }
 
+static size_t poll_work(smr_rec *r, alloy_smr *d);
+
 /* ---- poll ----------------------------------------------------------------------------- */
 
 size_t alloy_smr_poll(alloy_smr *d) {
     smr_rec *r = smr_self(d);
+    if (r->working) return 0; /* called from a free callback of this thread */
+    r->working = true;
+    size_t n = poll_work(r, d);
+    r->working = false;
+    return n;
+}
+
+static size_t poll_work(smr_rec *r, alloy_smr *d) {
     adopt_orphans(r, false);
     if (r->hot.scheme == ALLOY_SMR_IBR) return ibr_scan(r);
     if (r->hot.depth == 0) ebr_try_advance(d);
@@ -395,8 +411,9 @@ static size_t take_free(take_ctx *t) {
 
 void alloy_smr_barrier(alloy_smr *d) {
     smr_rec *self = smr_self(d);
-    if (self->hot.depth != 0) {
-        alloy__warn("alloy_smr_barrier called inside a read-side section: it would wait forever");
+    if (self->hot.depth != 0 || self->working) {
+        alloy__warn("alloy_smr_barrier called inside a read-side section or a free function: "
+                    "it would wait forever");
         abort();
     }
     take_ctx t = {.ibr = d->head.scheme == ALLOY_SMR_IBR};
@@ -419,7 +436,7 @@ void alloy_smr_barrier(alloy_smr *d) {
         t.limit = __atomic_load_n(&d->head.clock, __ATOMIC_SEQ_CST);
     }
 
-    size_t freed = 0;
+    /* Collect under the locks, free after releasing them. */
     pthread_mutex_lock(&d->lock);
     for (smr_rec *r = d->recs; r != NULL; r = r->next) {
         for (;;) {
@@ -428,7 +445,6 @@ void alloy_smr_barrier(alloy_smr *d) {
             take_cur(&t, r->hot.cur);
             uint64_t busy = __atomic_load_n(&r->busy, __ATOMIC_ACQUIRE);
             pthread_mutex_unlock(&r->lock);
-            freed += take_free(&t);
             if ((busy & 1) == 0) break;
             /* The owner is freeing blocks it took out; what it keeps comes back. */
             while (__atomic_load_n(&r->busy, __ATOMIC_ACQUIRE) == busy) sched_yield();
@@ -437,7 +453,7 @@ void alloy_smr_barrier(alloy_smr *d) {
     pthread_mutex_unlock(&d->lock);
     smr_block *orphans = alloy__smr_orphans_take(d, true);
     take_sealed(&t, &orphans);
-    freed += take_free(&t);
     alloy__smr_orphans_push(d, orphans);
+    size_t freed = take_free(&t);
     __atomic_fetch_add(&d->freed_other, freed, __ATOMIC_RELAXED);
 }

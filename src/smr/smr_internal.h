@@ -58,6 +58,7 @@ typedef struct smr_rec {
     uint64_t held;      /* IBR: entries held since the last scan (owner only) */
     uint64_t threshold; /* IBR: scan when held reaches this */
     uint64_t busy;      /* odd while the owner frees blocks it took out (atomic) */
+    bool working;       /* owner is inside its amortized work (free callbacks may retire) */
     uint64_t freed;     /* owner-written (relaxed atomic) */
     uint64_t *snap;     /* IBR: reservation snapshot buffer (owner only) */
     size_t snap_cap;

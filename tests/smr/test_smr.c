@@ -147,6 +147,46 @@ static void test_retire_amortized_without_poll(void **state) {
     }
 }
 
+/* A free function may retire (a chain: each freed link retires the next) and poll. */
+typedef struct chain {
+    alloy_smr *d;
+    int left;      /* links still to retire */
+    uint64_t done; /* links freed */
+} chain;
+
+static void chain_free(void *ctx, void *p, size_t size) {
+    chain *c = ctx;
+    alloy_free_sized(p, size);
+    c->done++;
+    if (c->left > 0) {
+        c->left--;
+        alloy_smr_retire(c->d, alloy_malloc(16), 16, chain_free, c);
+        (void)alloy_smr_poll(c->d); /* re-entered from a free function: a no-op */
+    }
+}
+
+static void test_free_fn_may_retire(void **state) {
+    (void)state;
+    uint64_t before = live_blocks();
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        chain c = {d, 5000, 0};
+        alloy_smr_retire(d, alloy_malloc(16), 16, chain_free, &c);
+        for (int k = 0; k < 20000 && c.done < 5001; k++) {
+            alloy_smr_retire_node(d, alloy_smr_node_alloc(d, 8), 8); /* drives reclamation */
+        }
+        alloy_smr_barrier(d);
+        while (c.done < 5001)
+            alloy_smr_barrier(d); /* each barrier frees what was retired before it */
+        assert_int_equal(c.done, 5001);
+        alloy_smr_stats st;
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.pending, 0);
+        alloy_smr_destroy(d);
+    }
+    assert_int_equal(live_blocks(), before);
+}
+
 static void test_poll(void **state) {
     (void)state;
     for (size_t i = 0; i < 2; i++) {
@@ -409,6 +449,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_alloc_layout),
     cmocka_unit_test(test_retire_barrier_frees_all),
     cmocka_unit_test(test_retire_amortized_without_poll),
+    cmocka_unit_test(test_free_fn_may_retire),
     cmocka_unit_test(test_poll),
     cmocka_unit_test(test_reader_keeps_node),
     cmocka_unit_test(test_ibr_does_not_pin_younger_nodes),
