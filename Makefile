@@ -47,14 +47,19 @@ test-tsan: deps
 	$(call build_tree,build-tsan,-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DALLOY_BUILD_BENCH=OFF -DALLOY_BACKEND=libc "-DCMAKE_C_FLAGS=-fsanitize=thread")
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:allocator_may_return_null=1 ctest --output-on-failure -j $(JOBS) -LE no-tsan
 
+# Every benchmark program, one after another; each prints its own table of
+# medians and ratios (docs/BENCHMARKS.md keeps the latest, with the commands).
 bench: build
 	@$(BUILD)/bench/bench_heap
+	@$(BUILD)/bench/bench_alloc
+	@$(BUILD)/bench/bench_smr
+	@$(BUILD)/bench/bench_debug
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')
 
 clean:
-	rm -rf $(BUILD) build-nostats build-asan build-tsan
+	rm -rf $(BUILD) build-nostats build-asan build-tsan build-fuzz
 
 # ---- fuzzing (issue 3): the allocator fuzz target (tests/fuzz/fuzz_alloc.c)
 # under libFuzzer with ASan+UBSan for FUZZ_TIME seconds, liballoy itself
