@@ -52,6 +52,8 @@ typedef struct dbg_thread {
     unsigned shard; /* 1 + index of this thread's shard; 0: none yet */
     uint32_t tid;
     uint32_t sample_countdown;
+    uintptr_t stack_hi; /* top of this thread's stack (0: unknown): bounds frame walks */
+    bool registered;    /* stack bounds looked up (never from inside our own code) */
 } dbg_thread;
 ALLOY_HIDDEN extern ALLOY_TLS dbg_thread alloy__dbg_self;
 ALLOY_HIDDEN uint32_t alloy__dbg_tid(void);
@@ -159,7 +161,8 @@ typedef struct alloy__debug_heap {
     int json_fd;
     bool process; /* the ALLOY_DEBUG=1 instance */
     bool destroy_live;
-    bool guard_only; /* only sampled, guarded blocks are tracked (alloy__dbg_alloc fails otherwise) */
+    bool guard_only; /* only sampled, guarded blocks are tracked (alloy__dbg_alloc fails otherwise)
+                      */
     char name[64];
     char json_path[512];
     struct alloy__debug_heap *next_heap; /* registry of instances (other-allocator check) */

@@ -46,12 +46,12 @@ void alloy__dbg_thread_register(void) {
     void *lo = NULL;
     size_t len = 0;
     alloy__dbg_self.inside++;
-    /* The main thread's stack is found at scan time (it is the exiting one, or it grows). */
-    if ((pid_t)alloy__dbg_self.tid != getpid() && pthread_getattr_np(pthread_self(), &attr) == 0) {
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         pthread_attr_getstack(&attr, &lo, &len);
         pthread_attr_destroy(&attr);
     }
     alloy__dbg_self.inside--;
+    alloy__dbg_self.stack_hi = lo != NULL ? (uintptr_t)lo + len : 0;
     dbg_lock_take(&threads_lock);
     if (threads == NULL) threads = alloy__dbg_pages(MAX_THREADS * sizeof *threads);
     if (threads != NULL) {

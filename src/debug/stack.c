@@ -76,8 +76,11 @@ ALLOY_TLS dbg_thread alloy__dbg_self;
 
 uint32_t alloy__dbg_tid(void) {
     dbg_thread *t = &alloy__dbg_self;
-    if (ALLOY_UNLIKELY(t->tid == 0)) {
-        t->tid = (uint32_t)syscall(SYS_gettid);
+    if (ALLOY_UNLIKELY(t->tid == 0)) t->tid = (uint32_t)syscall(SYS_gettid);
+    /* Looking up the stack bounds may allocate (the main thread's come from /proc/self/maps)
+     * and takes a glibc lock: never from inside our own code, which may be inside that call. */
+    if (ALLOY_UNLIKELY(!t->registered) && t->inside == 0) {
+        t->registered = true;
         alloy__dbg_thread_register();
     }
     return t->tid;
@@ -206,6 +209,8 @@ __attribute__((noinline)) static bool fast_walk(void **pcs, size_t max, size_t *
     uintptr_t *fp = from != NULL ? (uintptr_t *)(uintptr_t)from
                                  : (uintptr_t *)((uintptr_t *)__builtin_frame_address(0))[0];
     uintptr_t pc = fp[1], sp = (uintptr_t)(fp + 2), rbp = fp[0];
+    /* Never read above this thread's stack, whatever a frame holds. */
+    uintptr_t top = alloy__dbg_self.stack_hi != 0 ? alloy__dbg_self.stack_hi : sp + (16u << 20);
     size_t n = 0;
     while (n < max && pc != 0) {
         pcs[n++] = (void *)pc;
@@ -213,7 +218,7 @@ __attribute__((noinline)) static bool fast_walk(void **pcs, size_t max, size_t *
         unsigned type = (unsigned)(v & 0xff);
         uintptr_t next_sp;
         if (type == R_FP) {
-            if (rbp < sp || rbp - sp > (16u << 20) || (rbp & 7)) break; /* broken chain: stop */
+            if (rbp < sp || rbp + 16 > top || (rbp & 7)) break; /* broken chain: stop */
             next_sp = rbp + 16;
             pc = ((const uintptr_t *)rbp)[1];
             rbp = ((const uintptr_t *)rbp)[0];
@@ -221,6 +226,7 @@ __attribute__((noinline)) static bool fast_walk(void **pcs, size_t max, size_t *
             int32_t cfa = (int32_t)(uint32_t)(v >> 8);
             int32_t ro = (int16_t)(uint16_t)(v >> 40);
             next_sp = sp + (uintptr_t)(intptr_t)cfa;
+            if (next_sp > top || (ro != RBP_SAME && sp + (intptr_t)ro + 8 > top)) break;
             uintptr_t nrbp = ro == RBP_SAME ? rbp : *(const uintptr_t *)(sp + (intptr_t)ro);
             pc = *(const uintptr_t *)(next_sp - 8);
             rbp = nrbp;
@@ -230,7 +236,7 @@ __attribute__((noinline)) static bool fast_walk(void **pcs, size_t max, size_t *
             *out = n;
             return false;
         }
-        if (next_sp <= sp || next_sp - sp > (16u << 20)) break;
+        if (next_sp <= sp || next_sp > top) break;
         sp = next_sp;
     }
     *out = n;
