@@ -29,6 +29,11 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#if !defined(ALLOY_HAVE_LIBUNWIND_H) && defined(__has_include)
+#if __has_include(<libunwind.h>)
+#define ALLOY_HAVE_LIBUNWIND_H 1
+#endif
+#endif
 #if defined(__x86_64__) && ALLOY_HAVE_LIBUNWIND_H
 #define ALLOY_HYBRID 1
 #define UNW_LOCAL_ONLY
@@ -149,6 +154,9 @@ typedef struct rule {
 } rule;
 static rule *rules;
 
+static bool fp_prologue(uintptr_t start);
+static size_t hybrid_capture(void **pcs, size_t max, const void *from);
+
 static void hybrid_load(void *h) {
     static const char *const names[] = {"_Ux86_64_getcontext",      "_ULx86_64_init_local",
                                         "_ULx86_64_step",           "_ULx86_64_get_reg",
@@ -165,7 +173,10 @@ static void hybrid_load(void *h) {
     memcpy(&ul.get_proc_info, &fns[5], sizeof fns[5]);
     memcpy(&ul.is_signal_frame, &fns[6], sizeof fns[6]);
     rules = alloy__dbg_pages(RULES * sizeof(rule));
-    hybrid_ok = rules != NULL;
+    /* The walk starts from frames of ours that must keep a frame pointer (the build gives
+     * these files -fno-omit-frame-pointer); a build that did not gets libunwind instead. */
+    hybrid_ok = rules != NULL && fp_prologue((uintptr_t)&hybrid_capture) &&
+                fp_prologue((uintptr_t)&alloy__dbg_alloc);
 }
 
 static inline size_t rule_slot(uintptr_t pc) {
