@@ -32,6 +32,23 @@ OVERRIDE void free(void *p) {
     alloy_free(p);
 }
 
+/* C23's sized frees; size (and alignment) as allocated. */
+OVERRIDE void free_sized(void *p, size_t size) {
+    if (ALLOY_UNLIKELY(alloy__boot_owns(p))) {
+        free(p);
+        return;
+    }
+    alloy_free_sized(p, size);
+}
+
+OVERRIDE void free_aligned_sized(void *p, size_t align, size_t size) {
+    if (ALLOY_UNLIKELY(alloy__boot_owns(p))) {
+        free(p);
+        return;
+    }
+    alloy_free_aligned_sized(p, size, align);
+}
+
 OVERRIDE void cfree(void *p) {
     free(p);
 }
