@@ -205,9 +205,11 @@ bool alloy__resolve(void *h, const char *lib, const alloy__sym *syms, size_t n, 
     return true;
 }
 
-void alloy__fill_classes(const alloy__backend *be, uint32_t *table, size_t (*good_size)(size_t)) {
+void alloy__fill_classes(alloy__backend *be, uint32_t *table, size_t (*good_size)(size_t)) {
     void *p = be->malloc(0);
     table[0] = p ? (uint32_t)be->usable_size(p) : 0;
     if (p) be->free(p);
     for (size_t g = 1; g < ALLOY__CLASS_SLOTS; g++) table[g] = (uint32_t)good_size(g * 8);
+    be->classes = table;
+    be->glibc_chunks = false;
 }

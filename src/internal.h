@@ -43,8 +43,9 @@ typedef struct alloy__backend {
 #define ALLOY__CLASS_SLOTS (ALLOY__CLASS_MAX / 8 + 1)
 
 /* Fill table (ALLOY__CLASS_SLOTS entries) from the backend's own "usable size
- * of a request" function; entry 0 is probed with malloc(0). */
-ALLOY_HIDDEN void alloy__fill_classes(const alloy__backend *be, uint32_t *table,
+ * of a request" function (entry 0 is probed with malloc(0)) and make it be's
+ * size-class table. */
+ALLOY_HIDDEN void alloy__fill_classes(alloy__backend *be, uint32_t *table,
                                       size_t (*good_size)(size_t));
 
 /* Fill *be for the named backend; false with a reason in err if it can't load. */

@@ -115,6 +115,5 @@ bool alloy__jemalloc_load(alloy__backend *be, char *err, size_t errlen) {
         .version = version,
     };
     alloy__fill_classes(be, je_classes, je_good_size_);
-    be->classes = je_classes;
     return true;
 }

@@ -65,8 +65,6 @@ bool alloy__mimalloc_load(alloy__backend *be, char *err, size_t errlen) {
     be->malloc_aligned = mi_malloc_aligned_;
     be->realloc_aligned = mi_realloc_aligned_;
     alloy__fill_classes(be, mi_classes, mi_good_size_fn);
-    be->classes = mi_classes;
-    be->glibc_chunks = false;
     mi_table = *be;
     return true;
 }

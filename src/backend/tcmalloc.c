@@ -102,8 +102,6 @@ bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
     be->collect = tc_collect;
     be->version = tc_version_text;
     alloy__fill_classes(be, tc_classes, tc_good_size);
-    be->classes = tc_classes;
-    be->glibc_chunks = false;
     tc_table = *be;
     return true;
 }
