@@ -72,22 +72,30 @@ static void check_new(const fuzz_state *s, const fblock *b) {
     }
 }
 
-static void drop(fuzz_state *s, size_t i) { s->live[i] = s->live[--s->nlive]; }
+static void drop(fuzz_state *s, size_t i) {
+    s->live[i] = s->live[--s->nlive];
+}
 
 typedef struct reader {
     const uint8_t *d;
     size_t n, i;
 } reader;
 
-static unsigned take(reader *r) { return r->i < r->n ? r->d[r->i++] : 0; }
+static unsigned take(reader *r) {
+    return r->i < r->n ? r->d[r->i++] : 0;
+}
 static size_t take_size(reader *r) {
     unsigned k = take(r);
     size_t v = take(r) | (size_t)take(r) << 8;
     switch (k & 3) {
-    case 0: return 1 + v % 64;
-    case 1: return 1 + v % 512;
-    case 2: return 1 + v % 4096;
-    default: return 1 + v % 20000; /* large blocks for the arena */
+    case 0:
+        return 1 + v % 64;
+    case 1:
+        return 1 + v % 512;
+    case 2:
+        return 1 + v % 4096;
+    default:
+        return 1 + v % 20000; /* large blocks for the arena */
     }
 }
 
@@ -130,10 +138,14 @@ static void op(fuzz_state *s, reader *r) {
         size_t size = owner == A_POOL ? 1 + take(r) % s->pool_block : take_size(r);
         size_t align = (size_t)1 << (take(r) % (owner == A_POOL ? 4 : 10));
         void *p;
-        if (iface) p = alloy_alloc(a, size, align);
-        else if (owner == A_ARENA) p = alloy_arena_alloc(&s->arena, size, align);
-        else if (owner == A_POOL) p = align <= 8 ? alloy_pool_alloc(&s->pool) : NULL;
-        else p = alloy_fixed_alloc(&s->fixed, size, align);
+        if (iface)
+            p = alloy_alloc(a, size, align);
+        else if (owner == A_ARENA)
+            p = alloy_arena_alloc(&s->arena, size, align);
+        else if (owner == A_POOL)
+            p = align <= 8 ? alloy_pool_alloc(&s->pool) : NULL;
+        else
+            p = alloy_fixed_alloc(&s->fixed, size, align);
         if (p == NULL && owner != A_FIXED && !(owner == A_POOL && align > 8))
             die("allocation failed", NULL);
         if (p != NULL) add_block(s, owner, p, size, align);
@@ -144,10 +156,14 @@ static void op(fuzz_state *s, reader *r) {
         if (i == SIZE_MAX) break;
         fblock *b = &s->live[i];
         check(b);
-        if (iface) alloy_dealloc(a, b->p, b->size, b->align);
-        else if (owner == A_ARENA) alloy_arena_free(&s->arena, b->p, b->size);
-        else if (owner == A_POOL) alloy_pool_free(&s->pool, b->p);
-        else alloy_fixed_free(&s->fixed, b->p, b->size);
+        if (iface)
+            alloy_dealloc(a, b->p, b->size, b->align);
+        else if (owner == A_ARENA)
+            alloy_arena_free(&s->arena, b->p, b->size);
+        else if (owner == A_POOL)
+            alloy_pool_free(&s->pool, b->p);
+        else
+            alloy_fixed_free(&s->fixed, b->p, b->size);
         drop(s, i);
         break;
     }
@@ -188,7 +204,9 @@ static void op(fuzz_state *s, reader *r) {
         unsigned m = take(r);
         if (m % 4 != 0) break; /* keep resets rare enough for long sequences */
         if (owner == A_ARENA) {
-            size_t keep = m & 16 ? ALLOY_ARENA_RETAIN : m & 32 ? ALLOY_ARENA_FREE_ALL : (size_t)m << 8;
+            size_t keep = m & 16   ? ALLOY_ARENA_RETAIN
+                          : m & 32 ? ALLOY_ARENA_FREE_ALL
+                                   : (size_t)m << 8;
             alloy_arena_reset(&s->arena, keep);
             s->nmarks = 0;
         } else if (owner == A_POOL) {
@@ -213,7 +231,9 @@ static void op(fuzz_state *s, reader *r) {
         }
         break;
     }
-    default: check_all(s); break;
+    default:
+        check_all(s);
+        break;
     }
 }
 
@@ -227,7 +247,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     alloy_arena_options opt = {256 + 64 * (size_t)(take(&r) % 16), 8192, 0};
     alloy_arena_init_ex(&s.arena, alloy_tally_allocator(&s.tally[A_ARENA]), &opt);
     s.pool_block = 8 + take(&r) % 200;
-    if (!alloy_pool_init(&s.pool, alloy_tally_allocator(&s.tally[A_POOL]), s.pool_block, 8)) abort();
+    if (!alloy_pool_init(&s.pool, alloy_tally_allocator(&s.tally[A_POOL]), s.pool_block, 8))
+        abort();
     s.fixed_buf = alloy_alloc(alloy_tally_allocator(&s.tally[A_FIXED]), FIXED_BYTES, 16);
     if (s.fixed_buf == NULL) abort();
     alloy_fixed_init(&s.fixed, s.fixed_buf, FIXED_BYTES);
