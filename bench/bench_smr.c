@@ -257,6 +257,13 @@ enum { S_LEAK, S_EBR, S_IBR, S_RCU_CALL, S_RCU_DEFER, S_CK_EPOCH, S_CK_HP, NSCHE
 static const char *scheme_names[NSCHEMES] = {
     "leak", "alloy EBR", "alloy IBR", "urcu call_rcu", "urcu defer_rcu", "ck_epoch", "ck_hp"};
 enum { DS_STACK, DS_QUEUE, DS_LIST };
+
+/* Every scheme with the prefix of its instance of tests/smr/ds/ds_template.h
+ * (fields <prefix>s, <prefix>q, <prefix>l of struct shared); EBR and IBR share
+ * alloy's. The dispatch switches below are generated from this one list. */
+#define FOR_EACH_SCHEME(X)                                                                         \
+    X(S_LEAK, lk)                                                                                  \
+    X(S_EBR, al) X(S_IBR, al) X(S_RCU_CALL, rc) X(S_RCU_DEFER, df) X(S_CK_EPOCH, ce) X(S_CK_HP, ch)
 static const char *ds_names[] = {"Treiber stack", "M-S queue", "H-M list"};
 
 /* One structure of each kind per scheme; only the fields of the active one are used. */
@@ -392,55 +399,26 @@ static void thread_teardown(shared *sh, bctx *c) {
     } while (0)
 
 static inline void one_op(shared *sh, bctx *c, uint64_t x) {
+#define ONE_OP(S, P)                                                                               \
+    case S * 3 + DS_STACK:                                                                         \
+        OP_STACK(P, &sh->P##s, c, x);                                                              \
+        break;                                                                                     \
+    case S * 3 + DS_QUEUE:                                                                         \
+        OP_QUEUE(P, &sh->P##q, c, x);                                                              \
+        break;
     switch (sh->scheme * 3 + sh->ds) {
-    case S_LEAK * 3 + DS_STACK:
-        OP_STACK(lk, &sh->lks, c, x);
-        break;
-    case S_LEAK * 3 + DS_QUEUE:
-        OP_QUEUE(lk, &sh->lkq, c, x);
-        break;
+        FOR_EACH_SCHEME(ONE_OP)
     case S_LEAK * 3 + DS_LIST:
         OP_LIST(lk, &sh->lkl, c, x);
-        break;
-    case S_EBR * 3 + DS_STACK:
-    case S_IBR * 3 + DS_STACK:
-        OP_STACK(al, &sh->als, c, x);
-        break;
-    case S_EBR * 3 + DS_QUEUE:
-    case S_IBR * 3 + DS_QUEUE:
-        OP_QUEUE(al, &sh->alq, c, x);
         break;
     case S_EBR * 3 + DS_LIST:
     case S_IBR * 3 + DS_LIST:
         OP_LIST(al, &sh->all, c, x);
         break;
-    case S_RCU_CALL * 3 + DS_STACK:
-        OP_STACK(rc, &sh->rcs, c, x);
-        break;
-    case S_RCU_CALL * 3 + DS_QUEUE:
-        OP_QUEUE(rc, &sh->rcq, c, x);
-        break;
-    case S_RCU_DEFER * 3 + DS_STACK:
-        OP_STACK(df, &sh->dfs, c, x);
-        break;
-    case S_RCU_DEFER * 3 + DS_QUEUE:
-        OP_QUEUE(df, &sh->dfq, c, x);
-        break;
-    case S_CK_EPOCH * 3 + DS_STACK:
-        OP_STACK(ce, &sh->ces, c, x);
-        break;
-    case S_CK_EPOCH * 3 + DS_QUEUE:
-        OP_QUEUE(ce, &sh->ceq, c, x);
-        break;
-    case S_CK_HP * 3 + DS_STACK:
-        OP_STACK(ch, &sh->chs, c, x);
-        break;
-    case S_CK_HP * 3 + DS_QUEUE:
-        OP_QUEUE(ch, &sh->chq, c, x);
-        break;
     default:
         abort();
     }
+#undef ONE_OP
 }
 
 static bool pin_threads = true;
@@ -480,27 +458,12 @@ static void *worker_main(void *p) {
 
 /* Build the structure of sh->ds for sh->scheme: 1000 values, or half the keys. */
 static void structure_init(shared *sh, bctx *c) {
-    switch (sh->scheme) {
-    case S_LEAK:
-        lk_queue_init(&sh->lkq, c);
+#define QUEUE_INIT(S, P)                                                                           \
+    case S:                                                                                        \
+        P##_queue_init(&sh->P##q, c);                                                              \
         break;
-    case S_EBR:
-    case S_IBR:
-        al_queue_init(&sh->alq, c);
-        break;
-    case S_RCU_CALL:
-        rc_queue_init(&sh->rcq, c);
-        break;
-    case S_RCU_DEFER:
-        df_queue_init(&sh->dfq, c);
-        break;
-    case S_CK_EPOCH:
-        ce_queue_init(&sh->ceq, c);
-        break;
-    case S_CK_HP:
-        ch_queue_init(&sh->chq, c);
-        break;
-    }
+    switch (sh->scheme) { FOR_EACH_SCHEME(QUEUE_INIT) }
+#undef QUEUE_INIT
     if (sh->ds == DS_LIST) {
         for (uint64_t key = 0; key < 256; key += 2) {
             if (sh->scheme == S_LEAK)
@@ -516,56 +479,15 @@ static void structure_init(shared *sh, bctx *c) {
 /* Free what is left in the structures after the run (single-threaded). */
 static void structure_free(shared *sh, bctx *c) {
     uint64_t v;
-    switch (sh->scheme * 3 + sh->ds) {
-    case S_LEAK * 3 + DS_STACK:
-        while (lk_stack_pop(&sh->lks, c, &v)) {
-        }
+#define DRAIN(S, P)                                                                                \
+    case S:                                                                                        \
+        if (sh->ds == DS_STACK)                                                                    \
+            while (P##_stack_pop(&sh->P##s, c, &v)) {                                              \
+            }                                                                                      \
+        P##_queue_drain_free(&sh->P##q, c);                                                        \
         break;
-    case S_EBR * 3 + DS_STACK:
-    case S_IBR * 3 + DS_STACK:
-        while (al_stack_pop(&sh->als, c, &v)) {
-        }
-        break;
-    case S_RCU_CALL * 3 + DS_STACK:
-        while (rc_stack_pop(&sh->rcs, c, &v)) {
-        }
-        break;
-    case S_RCU_DEFER * 3 + DS_STACK:
-        while (df_stack_pop(&sh->dfs, c, &v)) {
-        }
-        break;
-    case S_CK_EPOCH * 3 + DS_STACK:
-        while (ce_stack_pop(&sh->ces, c, &v)) {
-        }
-        break;
-    case S_CK_HP * 3 + DS_STACK:
-        while (ch_stack_pop(&sh->chs, c, &v)) {
-        }
-        break;
-    default:
-        break;
-    }
-    switch (sh->scheme) {
-    case S_LEAK:
-        lk_queue_drain_free(&sh->lkq, c);
-        break;
-    case S_EBR:
-    case S_IBR:
-        al_queue_drain_free(&sh->alq, c);
-        break;
-    case S_RCU_CALL:
-        rc_queue_drain_free(&sh->rcq, c);
-        break;
-    case S_RCU_DEFER:
-        df_queue_drain_free(&sh->dfq, c);
-        break;
-    case S_CK_EPOCH:
-        ce_queue_drain_free(&sh->ceq, c);
-        break;
-    case S_CK_HP:
-        ch_queue_drain_free(&sh->chq, c);
-        break;
-    }
+    switch (sh->scheme) { FOR_EACH_SCHEME(DRAIN) }
+#undef DRAIN
     if (sh->ds == DS_LIST) {
         lk_node *ln = sh->lkl.head;
         al_node *an = sh->all.head;

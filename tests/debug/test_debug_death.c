@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cmocka_main.h"
+#include "debug_child.h"
 
 static alloy_debug dbg;
 static alloy_allocator A;
@@ -45,39 +46,13 @@ static void open_debug(size_t quarantine) {
 
 /* ---- running a child ------------------------------------------------------------------ */
 
-static char report[65536];
-
 static int run_child(void (*fn)(void)) {
-    int fds[2];
-    if (pipe(fds) != 0) abort();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        fn();
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t r;
-    while ((r = read(fds[0], report + n, sizeof report - 1 - n)) > 0) n += (size_t)r;
-    report[n] = '\0';
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    int status = run_child_capture(fn);
     alloc_line = free_line = bad_line = -1;
     const char *l = NULL;
     for (const char *q = report; (q = strstr(q, "@lines ")) != NULL; q++) l = q; /* the last */
     if (l != NULL) sscanf(l, "@lines %d %d %d", &alloc_line, &free_line, &bad_line);
     return status;
-}
-
-static void expect_text(const char *what) {
-    if (strstr(report, what) == NULL) {
-        fprintf(stderr, "report lacks \"%s\":\n%s\n", what, report);
-        fail();
-    }
 }
 
 static void expect_line(int line) {

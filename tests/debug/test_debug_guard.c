@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "cmocka_main.h"
+#include "debug_child.h"
 
 static alloy_debug dbg;
 static alloy_allocator A;
-static char report[65536];
 static volatile char sink;
 
 static void open_guarded(alloy_debug_guard mode, unsigned rate) {
@@ -29,35 +29,6 @@ static void open_guarded(alloy_debug_guard mode, unsigned rate) {
     o.guard_slots = 64;
     if (!alloy_debug_init(&dbg, alloy_heap(), &o)) abort();
     A = alloy_debug_allocator(&dbg);
-}
-
-static int run_child(void (*fn)(void)) {
-    int fds[2];
-    if (pipe(fds) != 0) abort();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        fn();
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t r;
-    while ((r = read(fds[0], report + n, sizeof report - 1 - n)) > 0) n += (size_t)r;
-    report[n] = '\0';
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
-}
-
-static void expect_text(const char *what) {
-    if (strstr(report, what) == NULL) {
-        fprintf(stderr, "report lacks \"%s\":\n%s\n", what, report);
-        fail();
-    }
 }
 
 __attribute__((noinline)) static char *make13(void) {
@@ -73,7 +44,7 @@ __attribute__((noinline)) static void read_one_past(void) {
 
 static void out_of_bounds_read_faults(void **state) {
     (void)state;
-    int status = run_child(read_one_past);
+    int status = run_child_capture(read_one_past);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
     expect_text("ERROR: alloy debug (guard): heap-buffer-overflow on a 13-byte block");
@@ -96,7 +67,7 @@ __attribute__((noinline)) static void read_after_free(void) {
 
 static void read_after_free_faults(void **state) {
     (void)state;
-    int status = run_child(read_after_free);
+    int status = run_child_capture(read_after_free);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
     expect_text("ERROR: alloy debug (guard): use-after-free on a 64-byte block");
@@ -116,7 +87,7 @@ __attribute__((noinline)) static void double_free_guarded(void) {
 
 static void guarded_double_free_is_named(void **state) {
     (void)state;
-    int status = run_child(double_free_guarded);
+    int status = run_child_capture(double_free_guarded);
     assert_true(WIFSIGNALED(status));
     expect_text("ERROR: alloy debug (guard): double-free on a 100-byte block");
     expect_text("in double_free_guarded");

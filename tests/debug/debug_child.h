@@ -1,0 +1,48 @@
+/* tests/debug/debug_child.h - run a scenario in a child process and keep what it
+ * wrote to stderr (the debug allocator's report), for the death and guard tests.
+ * Include after cmocka_main.h. */
+#ifndef ALLOY_TEST_DEBUG_CHILD_H
+#define ALLOY_TEST_DEBUG_CHILD_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The last child's stderr, NUL-terminated. */
+static char report[65536];
+
+/* Fork, run fn with stderr into a pipe, _exit(0) if it returns; wait for the
+ * child and return its wait status, with its stderr in report. */
+static int run_child_capture(void (*fn)(void)) {
+    int fds[2];
+    if (pipe(fds) != 0) abort();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        fn();
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(fds[0], report + n, sizeof report - 1 - n)) > 0) n += (size_t)r;
+    report[n] = '\0';
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+/* Fail the test, showing the report, unless it contains what. */
+static void expect_text(const char *what) {
+    if (strstr(report, what) == NULL) {
+        fprintf(stderr, "report lacks \"%s\":\n%s\n", what, report);
+        fail();
+    }
+}
+
+#endif
