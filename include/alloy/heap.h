@@ -12,7 +12,7 @@
  *   handler set with alloy_set_error_handler is told first.
  * - alloy_free(NULL) does nothing. A pointer must be freed by the same process
  *   image of alloy that returned it, never by plain free().
- * - alloy_realloc(p, 0) frees p and returns a fresh zero-size block, so NULL
+ * - alloy_realloc(p, 0) returns a minimal block (possibly p itself), so NULL
  *   from realloc always means failure, with p left intact.
  */
 #ifndef ALLOY_HEAP_H
@@ -37,7 +37,7 @@ ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR ALLOY_ALLOC_SIZE2(1, 2) void *alloy_
 ALLOY_API ALLOY_NODISCARD ALLOY_ALLOC_SIZE(2) void *alloy_realloc(void *p, size_t size) ALLOY_NOEXCEPT;
 /* Allocate size bytes aligned to align (a power of two, 1 up to at least 1 MiB). */
 ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR ALLOY_ALLOC_SIZE(1) ALLOY_ALLOC_ALIGN(2) void *alloy_malloc_aligned(size_t size, size_t align) ALLOY_NOEXCEPT;
-/* Resize an aligned block, keeping its alignment. On failure p is unchanged. */
+/* Resize any alloy block (NULL allocates) to size, aligned to align. On failure p is unchanged. */
 ALLOY_API ALLOY_NODISCARD ALLOY_ALLOC_SIZE(2) ALLOY_ALLOC_ALIGN(3) void *alloy_realloc_aligned(void *p, size_t size, size_t align) ALLOY_NOEXCEPT;
 /* Copy a NUL-terminated string into a new block. */
 ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR char *alloy_strdup(const char *s) ALLOY_NOEXCEPT;
