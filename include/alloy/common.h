@@ -12,9 +12,8 @@
 
 #include <alloy/config.h>
 
-#if defined(ALLOY_STATIC_DEFINE)
-#define ALLOY_API
-#elif defined(__GNUC__)
+/* Exported from liballoy.so; everything else there is hidden. */
+#if defined(__GNUC__)
 #define ALLOY_API __attribute__((visibility("default")))
 #else
 #define ALLOY_API
