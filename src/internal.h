@@ -202,4 +202,25 @@ void __tsan_release(void *addr);
 #define ALLOY__FREEING(p) ((void)0)
 #endif
 
+/* ---- AddressSanitizer ----------------------------------------------------
+ * Memory alloy keeps for reuse instead of freeing (the SMR node cache) is
+ * poisoned while it waits, so a use after free still faults under ASan.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define ALLOY__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ALLOY__ASAN 1
+#endif
+#endif
+#ifdef ALLOY__ASAN
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define ALLOY__POISON(p, n) __asan_poison_memory_region((p), (n))
+#define ALLOY__UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define ALLOY__POISON(p, n) ((void)0)
+#define ALLOY__UNPOISON(p, n) ((void)0)
+#endif
+
 #endif /* ALLOY_INTERNAL_H */

@@ -78,6 +78,7 @@ typedef struct alloy_smr_stats {
     uint64_t clock;   /* current epoch (EBR) or era (IBR) */
     uint32_t threads; /* per-thread records alive now */
     uint32_t slots;   /* announcement slots (one cache line each, reused) */
+    uint64_t cached;  /* freed nodes kept in threads' node caches for reuse */
 } alloy_smr_stats;
 
 /* Tuning, fixed at build time (see docs/smr.md for the measurements). */
@@ -127,10 +128,10 @@ ALLOY_API const char *alloy_smr_scheme_name(alloy_smr_scheme scheme) ALLOY_NOEXC
  * never blocks. Returns the number of nodes freed. */
 ALLOY_API size_t alloy_smr_poll(alloy_smr *d) ALLOY_NOEXCEPT;
 /* Wait until every section that was open at the call has ended, then free
- * every node retired before the call, by any thread (live or exited). Must be
- * called outside a section on d and outside a free function (aborts
- * otherwise). Meant for shutdown and tests: after it, with no concurrent
- * retires, stats.pending is 0. */
+ * every node retired before the call, by any thread (live or exited), and
+ * return the calling thread's node cache to the heap. Must be called outside
+ * a section on d and outside a free function (aborts otherwise). Meant for
+ * shutdown and tests: after it, with no concurrent retires, stats.pending is 0. */
 ALLOY_API void alloy_smr_barrier(alloy_smr *d) ALLOY_NOEXCEPT;
 /* Fill *out with d's counters (sums over live and exited threads). */
 ALLOY_API void alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) ALLOY_NOEXCEPT;
@@ -140,11 +141,19 @@ ALLOY_API void alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) ALLOY_NOE
 /* Allocate a node of size bytes from the routed heap: 64-byte aligned, size
  * rounded up to a multiple of 64 (so nodes never share a cache line). Under
  * IBR the birth era sits in the last 8 bytes of that rounding, outside the
- * caller's size. NULL with errno ENOMEM on failure. */
+ * caller's size. NULL with errno ENOMEM on failure.
+ *
+ * Node cache: nodes this thread frees — reclaimed by its retires and polls,
+ * or passed to alloy_smr_node_free — are kept for its next node allocations
+ * (at most 64 KiB per thread and domain, nodes of one footprint up to 1 KiB),
+ * so a reclaimed node comes back hot and the heap sees no cross-thread free.
+ * The cache is returned to the heap when the thread exits, when it calls
+ * alloy_smr_barrier, and at alloy_smr_destroy; stats.cached counts it. */
 ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR void *alloy_smr_node_alloc(alloy_smr *d,
                                                                        size_t size) ALLOY_NOEXCEPT;
 /* Free a node of d of that size now, from any thread (for nodes never
- * published, or already reclaimed). NULL: no-op. */
+ * published, or already reclaimed): into this thread's node cache if it has
+ * used d and the cache has room, else to the heap. NULL: no-op. */
 ALLOY_API void alloy_smr_node_free(alloy_smr *d, void *node, size_t size) ALLOY_NOEXCEPT;
 /* Bytes alloy_smr_node_alloc(d, size) takes from the heap. */
 ALLOY_API size_t alloy_smr_node_footprint(const alloy_smr *d, size_t size) ALLOY_NOEXCEPT;

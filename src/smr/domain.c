@@ -191,7 +191,13 @@ static bool domain_live(const alloy_smr *d, uint64_t serial) {
     return false;
 }
 
+void alloy__smr_node_cache_drain(smr_rec *r) {
+    for (void *p; (p = smr_node_take(r, r->node_foot)) != NULL;)
+        alloy_free_aligned_sized(p, r->node_foot, ALLOY_CACHE_LINE);
+}
+
 static void rec_free(smr_rec *r) {
+    alloy__smr_node_cache_drain(r);
     for (smr_block *b = r->spare, *n; b != NULL; b = n) {
         n = b->next;
         alloy_free_sized(b, sizeof *b);
@@ -260,6 +266,12 @@ void alloy_smr_destroy(alloy_smr *d) {
         }
     }
     pthread_mutex_unlock(&g_lock);
+    /* From here on this thread's calls on d (a free function freeing a node) must not
+     * find its record, which is about to be freed. */
+    if (alloy__smr_tc.serial == d->head.serial) {
+        alloy__smr_tc.serial = 0;
+        alloy__smr_tc.rec = NULL;
+    }
     /* The caller guarantees no section is open and nobody else uses d. */
     pthread_mutex_lock(&d->lock);
     for (smr_rec *r = d->recs, *n; r != NULL; r = n) {
@@ -272,16 +284,12 @@ void alloy_smr_destroy(alloy_smr *d) {
     smr_block *list = alloy__smr_orphans_take(d, true);
     for (smr_block *b = list, *n; b != NULL; b = n) {
         n = b->next;
-        __atomic_fetch_add(&d->freed_other, alloy__smr_free_entries(b), __ATOMIC_RELAXED);
+        __atomic_fetch_add(&d->freed_other, alloy__smr_free_entries(NULL, b), __ATOMIC_RELAXED);
         alloy__smr_block_recycle(NULL, b);
     }
     for (smr_chunk *c = d->chunks, *n; c != NULL; c = n) {
         n = c->next;
         alloy_free_aligned_sized(c, sizeof *c, ALLOY_CACHE_LINE);
-    }
-    if (alloy__smr_tc.serial == d->head.serial) {
-        alloy__smr_tc.serial = 0;
-        alloy__smr_tc.rec = NULL;
     }
     thread_forget(d);
     pthread_mutex_destroy(&d->lock);
@@ -385,15 +393,18 @@ void alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) {
     uint64_t retired = __atomic_load_n(&d->retired_gone, __ATOMIC_RELAXED);
     uint64_t freed = __atomic_load_n(&d->freed_gone, __ATOMIC_RELAXED) +
                      __atomic_load_n(&d->freed_other, __ATOMIC_RELAXED);
+    uint64_t cached = 0;
     for (smr_rec *r = d->recs; r != NULL; r = r->next) {
         retired += __atomic_load_n(&r->hot.retired, __ATOMIC_RELAXED);
         freed += __atomic_load_n(&r->freed, __ATOMIC_RELAXED);
+        cached += __atomic_load_n(&r->nnodes, __ATOMIC_RELAXED);
     }
     out->threads = d->nrecs;
     out->slots = d->nslots;
     pthread_mutex_unlock(&d->lock);
     out->retired = retired;
     out->freed = freed;
+    out->cached = cached;
     out->pending = retired > freed ? retired - freed : 0;
     out->clock = __atomic_load_n(&d->head.clock, __ATOMIC_RELAXED);
 }

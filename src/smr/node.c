@@ -6,6 +6,13 @@
  * the era costs no extra line for any node whose size leaves 8 bytes spare.
  * Every ALLOY_SMR_IBR_ERA_ALLOCS allocations a thread advances the era, so a
  * stalled reader's interval stops covering new nodes.
+ *
+ * Nodes a thread frees — its reclamation work, or alloy_smr_node_free — go
+ * to that thread's node cache (up to SMR_NODE_CACHE_BYTES of one footprint)
+ * and come back from its next node allocations: the node is hot in this
+ * core's cache and the heap sees no cross-thread free. The cache goes back
+ * to the heap when the thread leaves the domain, at alloy_smr_barrier
+ * (the caller's) and at alloy_smr_destroy.
  */
 #define _GNU_SOURCE
 #include "smr_internal.h"
@@ -17,17 +24,15 @@ size_t alloy_smr_node_footprint(const alloy_smr *d, size_t size) {
     return smr_footprint(d->head.scheme, size);
 }
 
-static __attribute__((noinline)) void *ibr_node_alloc(alloy_smr *d, size_t foot) {
-    void *p = alloy_malloc_aligned(foot, ALLOY_CACHE_LINE);
-    if (ALLOY_UNLIKELY(p == NULL)) return NULL;
-    smr_rec *r = smr_self(d);
+/* IBR: stamp the birth era past the caller's bytes; advance the era every
+ * ALLOY_SMR_IBR_ERA_ALLOCS allocations of this thread. */
+static void ibr_stamp(alloy_smr *d, smr_rec *r, void *p, size_t foot) {
     uint64_t era = __atomic_load_n(&d->head.clock, __ATOMIC_ACQUIRE);
     __atomic_store_n((uint64_t *)((char *)p + foot - sizeof(uint64_t)), era, __ATOMIC_RELAXED);
     if (++r->hot.allocs >= ALLOY_SMR_IBR_ERA_ALLOCS) {
         r->hot.allocs = 0;
         __atomic_fetch_add(&d->head.clock, 1, __ATOMIC_ACQ_REL);
     }
-    return p;
 }
 
 void *alloy_smr_node_alloc(alloy_smr *d, size_t size) {
@@ -36,11 +41,20 @@ void *alloy_smr_node_alloc(alloy_smr *d, size_t size) {
         return NULL;
     }
     size_t foot = smr_footprint(d->head.scheme, size);
-    if (d->head.scheme == ALLOY_SMR_IBR) return ibr_node_alloc(d, foot);
-    return alloy_malloc_aligned(foot, ALLOY_CACHE_LINE);
+    smr_rec *r = smr_self(d);
+    void *p = smr_node_take(r, foot);
+    if (p == NULL) {
+        p = alloy_malloc_aligned(foot, ALLOY_CACHE_LINE);
+        if (ALLOY_UNLIKELY(p == NULL)) return NULL;
+    }
+    if (r->hot.scheme == ALLOY_SMR_IBR) ibr_stamp(d, r, p, foot);
+    return p;
 }
 
 void alloy_smr_node_free(alloy_smr *d, void *node, size_t size) {
     if (node == NULL) return;
-    alloy_free_aligned_sized(node, smr_footprint(d->head.scheme, size), ALLOY_CACHE_LINE);
+    size_t foot = smr_footprint(d->head.scheme, size);
+    /* Into this thread's cache if it has a record in d already (no join on free). */
+    if (alloy__smr_tc.serial == d->head.serial && smr_node_keep(smr_self(d), node, foot)) return;
+    alloy_free_aligned_sized(node, foot, ALLOY_CACHE_LINE);
 }

@@ -30,10 +30,10 @@
 
 /* ---- freeing ------------------------------------------------------------------- */
 
-size_t alloy__smr_free_entries(smr_block *b) {
+size_t alloy__smr_free_entries(smr_rec *r, smr_block *b) {
     uint32_t first = __atomic_load_n(&b->first, __ATOMIC_RELAXED);
     uint32_t count = __atomic_load_n(&b->count, __ATOMIC_ACQUIRE);
-    for (uint32_t i = first; i < count; i++) b->e[i].fn(b->e[i].ctx, b->e[i].p, b->e[i].size);
+    for (uint32_t i = first; i < count; i++) smr_entry_free(r, &b->e[i]);
     return count > first ? count - first : 0;
 }
 
@@ -41,7 +41,7 @@ static size_t free_list(smr_rec *r, smr_block *list) {
     size_t n = 0;
     for (smr_block *b = list, *next; b != NULL; b = next) {
         next = b->next;
-        n += alloy__smr_free_entries(b);
+        n += alloy__smr_free_entries(r, b);
         alloy__smr_block_recycle(r, b);
     }
     return n;
@@ -57,7 +57,7 @@ static void busy_end(smr_rec *r) {
 /* Destroy: free every entry of r. Under d->lock; nothing else runs. */
 size_t alloy__smr_free_all_locked(alloy_smr *d, smr_rec *r) {
     size_t n = free_list(NULL, r->sealed);
-    n += alloy__smr_free_entries(r->hot.cur);
+    n += alloy__smr_free_entries(NULL, r->hot.cur);
     alloy__smr_block_recycle(NULL, r->hot.cur);
     r->sealed = r->hot.cur = NULL;
     __atomic_fetch_add(&d->freed_other, n, __ATOMIC_RELAXED);
@@ -223,7 +223,7 @@ static size_t ibr_scan(smr_rec *r) {
             if (ibr_pinned(r->snap, nres, e)) {
                 b->e[w++] = *e;
             } else {
-                e->fn(e->ctx, e->p, e->size);
+                smr_entry_free(r, e);
                 freed++;
             }
         }
@@ -305,6 +305,8 @@ void alloy__smr_retire_slow(alloy_smr *d, const smr_entry *e) {
     if ((ebr && e->retire != r->seen) || --r->hot.budget == 0) alloy__smr_retire_work(d, e->retire);
 }
 
+/* Straight to the heap: this runs where no record may be touched (a barrier
+ * freeing other threads' entries, destroy); owners recycle in smr_entry_free. */
 void alloy__smr_node_free_fn(void *ctx, void *p, size_t size) {
     const alloy_smr *d = ctx;
     alloy_free_aligned_sized(p, smr_footprint(d->head.scheme, size), ALLOY_CACHE_LINE);
@@ -456,4 +458,5 @@ void alloy_smr_barrier(alloy_smr *d) {
     alloy__smr_orphans_push(d, orphans);
     size_t freed = take_free(&t);
     __atomic_fetch_add(&d->freed_other, freed, __ATOMIC_RELAXED);
+    alloy__smr_node_cache_drain(self);
 }

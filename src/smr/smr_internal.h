@@ -62,6 +62,9 @@ typedef struct smr_rec {
     uint64_t freed;     /* owner-written (relaxed atomic) */
     uint64_t *snap;     /* IBR: reservation snapshot buffer (owner only) */
     size_t snap_cap;
+    void *nodes;        /* freed nodes of footprint node_foot kept for reuse (owner only) */
+    uint32_t node_foot; /* footprint of the cached nodes (0: none yet) */
+    uint32_t nnodes;    /* relaxed atomic: a stats reader may load it */
     struct smr_rec *next, *prev; /* d->recs, under d->lock */
 } smr_rec;
 
@@ -101,14 +104,53 @@ static inline size_t smr_footprint(uint32_t scheme, size_t size) {
     return (s + ALLOY_CACHE_LINE - 1) & ~(size_t)(ALLOY_CACHE_LINE - 1);
 }
 
+/* Freed nodes a thread keeps for its next node allocations: at most
+ * SMR_NODE_CACHE_BYTES, of one footprint up to SMR_NODE_CACHE_FOOT. */
+#define SMR_NODE_CACHE_BYTES (64u * 1024u)
+#define SMR_NODE_CACHE_FOOT 1024u
+
+/* Owner: keep a freed node of footprint foot for reuse; false if it must go to the heap. */
+static inline bool smr_node_keep(smr_rec *r, void *p, size_t foot) {
+    if (foot != r->node_foot) {
+        if (r->nnodes != 0 || foot > SMR_NODE_CACHE_FOOT) return false;
+        r->node_foot = (uint32_t)foot;
+    }
+    if ((r->nnodes + 1) * foot > SMR_NODE_CACHE_BYTES) return false;
+    *(void **)p = r->nodes;
+    r->nodes = p;
+    __atomic_store_n(&r->nnodes, r->nnodes + 1, __ATOMIC_RELAXED);
+    ALLOY__POISON(p, foot);
+    return true;
+}
+
+/* Free an entry taken out of a bag: r's own nodes go to r's node cache (r
+ * is the owner, or NULL when another thread frees). */
+static inline void smr_entry_free(smr_rec *r, const smr_entry *e) {
+    if (r != NULL && e->fn == alloy__smr_node_free_fn && e->ctx == (void *)r->d &&
+        smr_node_keep(r, e->p, smr_footprint(r->hot.scheme, e->size)))
+        return;
+    e->fn(e->ctx, e->p, e->size);
+}
+
+/* Owner: take a cached node of footprint foot, or NULL. */
+static inline void *smr_node_take(smr_rec *r, size_t foot) {
+    void *p = r->nodes;
+    if (p == NULL || foot != r->node_foot) return NULL;
+    ALLOY__UNPOISON(p, foot);
+    r->nodes = *(void **)p;
+    __atomic_store_n(&r->nnodes, r->nnodes - 1, __ATOMIC_RELAXED);
+    return p;
+}
+
 /* domain.c */
+ALLOY_HIDDEN void alloy__smr_node_cache_drain(smr_rec *r);
 ALLOY_HIDDEN smr_block *alloy__smr_block_new(smr_rec *r);
 ALLOY_HIDDEN void alloy__smr_block_recycle(smr_rec *r, smr_block *b);
 ALLOY_HIDDEN void alloy__smr_orphans_push(alloy_smr *d, smr_block *list);
 ALLOY_HIDDEN smr_block *alloy__smr_orphans_take(alloy_smr *d, bool wait);
 
 /* reclaim.c */
-ALLOY_HIDDEN size_t alloy__smr_free_entries(smr_block *b);
+ALLOY_HIDDEN size_t alloy__smr_free_entries(smr_rec *r, smr_block *b);
 ALLOY_HIDDEN size_t alloy__smr_free_all_locked(alloy_smr *d, smr_rec *r);
 
 #endif /* ALLOY_SMR_INTERNAL_H */

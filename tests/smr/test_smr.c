@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -197,6 +198,90 @@ static void test_poll(void **state) {
         for (int k = 0; k < 4; k++) freed += alloy_smr_poll(d);
         assert_int_equal(freed, 10);
         assert_int_equal(c.calls, 10);
+        alloy_smr_destroy(d);
+    }
+}
+
+/* Nodes this thread reclaims come back from its node cache: the same
+ * addresses and no new heap blocks. The cache is counted in stats.cached,
+ * bounded, bypassed by other footprints, and returned by the barrier. */
+static void test_node_cache(void **state) {
+    (void)state;
+    uint64_t before = live_blocks();
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        enum { N = 200 };
+        void *nodes[N], *again[N];
+        for (int k = 0; k < N; k++) nodes[k] = alloy_smr_node_alloc(d, 40);
+        for (int k = 0; k < N; k++) alloy_smr_retire_node(d, nodes[k], 40);
+        for (int k = 0; k < 4; k++) (void)alloy_smr_poll(d);
+        alloy_smr_stats st;
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.freed, N);
+        assert_int_equal(st.cached, N);
+        uint64_t live = live_blocks();
+        for (int k = 0; k < N; k++) {
+            again[k] = alloy_smr_node_alloc(d, 40);
+            bool found = false;
+            for (int j = 0; j < N && !found; j++) found = again[k] == nodes[j];
+            assert_true(found);
+            memset(again[k], 0xab, 40);
+        }
+        assert_int_equal(live_blocks(), live); /* no heap allocation */
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.cached, 0);
+
+        /* Freed directly, they are cached too; a larger footprint is not. */
+        for (int k = 0; k < N; k++) alloy_smr_node_free(d, again[k], 40);
+        void *big = alloy_smr_node_alloc(d, 200);
+        assert_non_null(big);
+        alloy_smr_node_free(d, big, 200);
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.cached, N);
+        alloy_smr_barrier(d);
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.cached, 0);
+        assert_int_equal(live_blocks(), live - N);
+
+        /* Bounded: 64 KiB of 64-byte nodes. */
+        enum { M = 5000 };
+        for (int k = 0; k < M; k++) alloy_smr_retire_node(d, alloy_smr_node_alloc(d, 40), 40);
+        for (int k = 0; k < 4; k++) (void)alloy_smr_poll(d);
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.pending, 0);
+        assert_true(st.cached > 0 && st.cached <= 64 * 1024 / 64);
+        alloy_smr_destroy(d);
+    }
+    assert_int_equal(live_blocks(), before);
+}
+
+/* A thread's node cache goes back to the heap when the thread exits. */
+static void *cache_filler(void *p) {
+    alloy_smr *d = p;
+    enum { N = 64 };
+    void *n[N];
+    for (int k = 0; k < N; k++) n[k] = alloy_smr_node_alloc(d, 24);
+    for (int k = 0; k < N; k++) alloy_smr_node_free(d, n[k], 24);
+    alloy_smr_stats st;
+    alloy_smr_stats_get(d, &st);
+    return (void *)(uintptr_t)st.cached;
+}
+
+static void test_node_cache_released_at_exit(void **state) {
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        alloy_smr *d = alloy_smr_create(schemes[i]);
+        uint64_t before = live_blocks();
+        pthread_t t;
+        void *cached = NULL;
+        assert_int_equal(pthread_create(&t, NULL, cache_filler, d), 0);
+        assert_int_equal(pthread_join(t, &cached), 0);
+        assert_int_equal((uintptr_t)cached, 64);
+        alloy_smr_stats st;
+        alloy_smr_stats_get(d, &st);
+        assert_int_equal(st.cached, 0);
+        assert_int_equal(st.threads, 0);
+        assert_int_equal(live_blocks(), before);
         alloy_smr_destroy(d);
     }
 }
@@ -451,6 +536,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_retire_amortized_without_poll),
     cmocka_unit_test(test_free_fn_may_retire),
     cmocka_unit_test(test_poll),
+    cmocka_unit_test(test_node_cache),
+    cmocka_unit_test(test_node_cache_released_at_exit),
     cmocka_unit_test(test_reader_keeps_node),
     cmocka_unit_test(test_ibr_does_not_pin_younger_nodes),
     cmocka_unit_test(test_ibr_reserve_extends),

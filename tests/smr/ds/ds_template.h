@@ -22,6 +22,16 @@ typedef struct DS(node) {
     DS_NODE_EXTRA
 } DS(node);
 
+/* After a failed CAS on a contended word: wait 1, 2, 4 ... 64 pauses. */
+static inline void DS(backoff)(unsigned *spins) {
+    for (unsigned i = 0; i < *spins; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    if (*spins < 64) *spins *= 2;
+}
+
 /* ---- Treiber stack -------------------------------------------------------- */
 
 typedef struct DS(stack) {
@@ -34,9 +44,11 @@ static inline bool DS(stack_push)(DS(stack) * s, DS_CTX *c, uint64_t key) {
     if (n == NULL) return false;
     n->key = key;
     DS(node) *top = __atomic_load_n(&s->top, __ATOMIC_RELAXED);
-    do __atomic_store_n(&n->next, top, __ATOMIC_RELAXED);
-    while (
-        !__atomic_compare_exchange_n(&s->top, &top, n, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+    for (unsigned spins = 1;; DS(backoff)(&spins)) {
+        __atomic_store_n(&n->next, top, __ATOMIC_RELAXED);
+        if (__atomic_compare_exchange_n(&s->top, &top, n, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            break;
+    }
     return true;
 }
 
@@ -44,7 +56,7 @@ static inline bool DS(stack_pop)(DS(stack) * s, DS_CTX *c, uint64_t *key) {
     (void)c;
     DS_ENTER(c);
     DS(node) * top;
-    for (;;) {
+    for (unsigned spins = 1;; DS(backoff)(&spins)) {
         top = DS_LOAD(c, 0, &s->top);
         if (top == NULL) {
             DS_EXIT(c);
@@ -63,9 +75,10 @@ static inline bool DS(stack_pop)(DS(stack) * s, DS_CTX *c, uint64_t *key) {
 
 /* ---- Michael-Scott queue ---------------------------------------------------- */
 
+/* head and tail 128 bytes apart: x86 prefetches 64-byte lines in pairs. */
 typedef struct DS(queue) {
-    DS(node) * head __attribute__((aligned(64)));
-    DS(node) * tail __attribute__((aligned(64)));
+    DS(node) * head __attribute__((aligned(128)));
+    DS(node) * tail __attribute__((aligned(128)));
 } DS(queue);
 
 static inline bool DS(queue_init)(DS(queue) * q, DS_CTX *c) {
@@ -85,7 +98,7 @@ static inline bool DS(queue_push)(DS(queue) * q, DS_CTX *c, uint64_t key) {
     n->key = key;
     __atomic_store_n(&n->next, NULL, __ATOMIC_RELAXED);
     DS_ENTER(c);
-    for (;;) {
+    for (unsigned spins = 1;; DS(backoff)(&spins)) {
         DS(node) *tail = DS_LOAD(c, 0, &q->tail);
         /* next is only compared and swapped, never dereferenced: a plain load. */
         DS(node) *next = __atomic_load_n(&tail->next, __ATOMIC_ACQUIRE);
@@ -110,7 +123,7 @@ static inline bool DS(queue_pop)(DS(queue) * q, DS_CTX *c, uint64_t *key) {
     (void)c;
     DS_ENTER(c);
     DS(node) * head;
-    for (;;) {
+    for (unsigned spins = 1;; DS(backoff)(&spins)) {
         head = DS_LOAD(c, 0, &q->head);
         DS(node) *tail = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
         DS(node) *next = DS_LOAD(c, 1, &head->next);
