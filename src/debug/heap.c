@@ -95,7 +95,8 @@ __attribute__((no_sanitize("address"))) static dbg_rec *lookup(alloy__debug_heap
     return rec->user == p && rec_state(rec) != REC_UNUSED ? rec : NULL;
 }
 
-/* First byte in [p, p + n) that is not c, or NULL. 64 bytes per step (vectorizable). */
+/* First byte in [p, p + n) that is not c, or NULL. 64 bytes per step (vectorizable), then
+ * words, the last one overlapping; bytes only where a difference was seen. */
 static const unsigned char *find_not(const unsigned char *p, size_t n, unsigned char c) {
     const uint64_t w = 0x0101010101010101ull * c;
     size_t i = 0;
@@ -103,8 +104,19 @@ static const unsigned char *find_not(const unsigned char *p, size_t n, unsigned 
         uint64_t v[8], acc = 0;
         memcpy(v, p + i, 64);
         for (int k = 0; k < 8; k++) acc |= v[k] ^ w;
-        if (acc != 0) break;
+        if (acc != 0) goto bytes;
     }
+    if (n >= 8) {
+        uint64_t v, acc = 0;
+        for (size_t j = i; j + 8 <= n; j += 8) {
+            memcpy(&v, p + j, 8);
+            acc |= v ^ w;
+        }
+        memcpy(&v, p + n - 8, 8);
+        acc |= v ^ w;
+        if (acc == 0) return NULL;
+    }
+bytes:
     for (; i < n; i++)
         if (p[i] != c) return p + i;
     return NULL;
@@ -132,6 +144,7 @@ static dbg_rec *rec_new(alloy__debug_heap *h, dbg_shard *s) {
         }
     }
     s->free_recs = r->qnext;
+    if (s->free_recs != NULL) __builtin_prefetch(s->free_recs, 1); /* the next allocation's */
     return r;
 }
 
@@ -638,10 +651,23 @@ static bool free_common(alloy__debug_heap *h, void *ptr, size_t size, size_t ali
     return true;
 }
 
+/* Start fetching the record of the block at p (a cache miss in a large heap) so that it
+ * arrives while the free's stack is captured. Reads only what lookup reads, under the same
+ * conditions; the prefetch of a bogus address is harmless. */
+__attribute__((no_sanitize("address"))) static inline void prefetch_rec(alloy__debug_heap *h,
+                                                                        uintptr_t p) {
+    if ((p & 15) != 0 || p < 4096 || (p & 4095) == 0) return;
+    if (h->guard != NULL && alloy__dbg_guard_owns(h->guard, p)) return;
+    uintptr_t link;
+    memcpy(&link, (const void *)(p - 16), sizeof link);
+    __builtin_prefetch((const void *)(link ^ h->secret), 1);
+}
+
 bool alloy__dbg_free_ex(alloy__debug_heap *h, void *p, size_t size, size_t align, unsigned claims,
                         const void *from) {
     dbg_thread *t = &alloy__dbg_self;
     uint32_t stack = 0;
+    prefetch_rec(h, (uintptr_t)p);
     if (t->inside == 0) {
         t->inside++;
         stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder, from);
