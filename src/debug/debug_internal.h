@@ -201,6 +201,12 @@ ALLOY_HIDDEN alloy__debug_heap *alloy__dbg_heaps(void);
 
 /* ---- guard pages (guard.c) ------------------------------------------------- */
 
+/* Load the word at addr into *out; false, instead of a crash, if it is not readable (x86-64
+ * Linux; elsewhere a plain load). Needs the fault handler: alloy__dbg_fault_install. */
+ALLOY_HIDDEN bool alloy__dbg_safe_load(const void *addr, uintptr_t *out);
+/* Install the SIGSEGV/SIGBUS handler (once; chains to the previous handler). */
+ALLOY_HIDDEN void alloy__dbg_fault_install(void);
+
 typedef struct dbg_guard_pool dbg_guard_pool;
 ALLOY_HIDDEN dbg_guard_pool *alloy__dbg_guard_new(const alloy_debug_options *o);
 ALLOY_HIDDEN void alloy__dbg_guard_destroy(dbg_guard_pool *g);

@@ -12,7 +12,9 @@
  * reads the slot's metadata without locks, reports the access with the stack
  * of the faulting instruction and the block's stacks, then aborts (or, if the
  * handler says continue, opens the page and lets the access go through).
- * Faults outside every pool go to the previous handler.
+ * Faults outside every pool go to the previous handler. The same handler
+ * (installed by every debug heap) turns a fault of alloy__dbg_safe_load into
+ * a failed load.
  *
  * Handing out and retiring a slot costs two mprotect calls, so the pool is
  * behind one lock; sampled (1 in 1000 by default), that is rare enough for
@@ -70,7 +72,53 @@ static inline uint32_t slot_of(const dbg_guard_pool *g, uintptr_t p) {
 
 static void on_fault(int sig, siginfo_t *si, void *ctx);
 
-static void install_handler(void) {
+/* ---- safe loads ------------------------------------------------------------------------
+ * A free of a wild pointer makes the debug heap read the word before it (the record link).
+ * That read goes through alloy__dbg_safe_load: one plain load whose address the fault
+ * handler knows; a fault there resumes at the failure return instead of killing the process
+ * (HotSpot's SafeFetch works the same way). */
+#if defined(__x86_64__) && defined(__linux__)
+#define SAFE_LOAD_ASM 1
+__asm__(".pushsection .text\n"
+        ".p2align 4\n"
+        ".globl alloy__dbg_safe_load\n"
+        ".hidden alloy__dbg_safe_load\n"
+        ".type alloy__dbg_safe_load,@function\n"
+        "alloy__dbg_safe_load:\n"
+        "    endbr64\n"
+        "alloy__dbg_safe_load_insn:\n"
+        "    movq (%rdi), %rax\n"
+        "    movq %rax, (%rsi)\n"
+        "    movl $1, %eax\n"
+        "    ret\n"
+        "alloy__dbg_safe_load_fail:\n"
+        "    xorl %eax, %eax\n"
+        "    ret\n"
+        ".size alloy__dbg_safe_load, .-alloy__dbg_safe_load\n"
+        ".popsection\n");
+extern const char alloy__dbg_safe_load_insn[] ALLOY_HIDDEN;
+extern const char alloy__dbg_safe_load_fail[] ALLOY_HIDDEN;
+
+/* A fault on the safe load: resume at its failure return. */
+static bool safe_load_fault(void *ctx) {
+    ucontext_t *uc = ctx;
+    if (uc->uc_mcontext.gregs[REG_RIP] != (greg_t)(uintptr_t)alloy__dbg_safe_load_insn)
+        return false;
+    uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)alloy__dbg_safe_load_fail;
+    return true;
+}
+#else
+bool alloy__dbg_safe_load(const void *addr, uintptr_t *out) {
+    memcpy(out, addr, sizeof *out); /* no recovery on this platform */
+    return true;
+}
+static bool safe_load_fault(void *ctx) {
+    (void)ctx;
+    return false;
+}
+#endif
+
+void alloy__dbg_fault_install(void) {
     if (__atomic_exchange_n(&handler_installed, 1, __ATOMIC_ACQ_REL)) return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -105,7 +153,7 @@ dbg_guard_pool *alloy__dbg_guard_new(const alloy_debug_options *o) {
     g->base = base;
     for (uint32_t i = 0; i < g->nslots; i++) g->ring[i] = i;
     g->count = g->nslots;
-    install_handler();
+    alloy__dbg_fault_install();
     dbg_lock_take(&pools_lock);
     g->next = pools;
     __atomic_store_n(&pools, g, __ATOMIC_RELEASE);
@@ -268,6 +316,7 @@ static void chain(int sig, siginfo_t *si, void *ctx) {
 }
 
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
+    if (safe_load_fault(ctx)) return;
     uintptr_t addr = (uintptr_t)si->si_addr;
     dbg_guard_pool *g = __atomic_load_n(&pools, __ATOMIC_ACQUIRE);
     while (g != NULL && !alloy__dbg_guard_owns(g, addr)) g = g->next;

@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,8 +71,9 @@ static inline uint8_t rec_state(const dbg_rec *r) {
 }
 
 /* The record of the block at p, or NULL if p is no block of h (live or freed). The link read
- * may touch memory that is not ours (a stack array passed to free): exempt from ASan. */
-__attribute__((no_sanitize("address"))) static dbg_rec *lookup(alloy__debug_heap *h, uintptr_t p) {
+ * may touch memory that is not ours (a stack array passed to free, an unmapped page): it is a
+ * safe load, which fails instead of faulting and which ASan does not instrument. */
+static dbg_rec *lookup(alloy__debug_heap *h, uintptr_t p) {
     if (ALLOY_UNLIKELY(h->guard != NULL && alloy__dbg_guard_owns(h->guard, p))) {
         dbg_rec copy;
         if (!alloy__dbg_guard_lookup(h->guard, p, &copy) || copy.user != p) return NULL;
@@ -81,12 +81,8 @@ __attribute__((no_sanitize("address"))) static dbg_rec *lookup(alloy__debug_heap
         return r != NULL && r->user == p && rec_state(r) != REC_UNUSED ? r : NULL;
     }
     if (ALLOY_UNLIKELY((p & 15) != 0 || p < 4096)) return NULL;
-    if (ALLOY_UNLIKELY((p & 4095) == 0)) {
-        /* The link is on the previous page: make sure it is mapped before reading it. */
-        if (msync((void *)(p - 4096), 4096, MS_ASYNC) != 0) return NULL;
-    }
     uintptr_t link;
-    memcpy(&link, (const void *)(p - 16), sizeof link);
+    if (ALLOY_UNLIKELY(!alloy__dbg_safe_load((const void *)(p - 16), &link))) return NULL;
     uintptr_t r = link ^ h->secret;
     uintptr_t off = r - (uintptr_t)h->recs;
     if (off >= __atomic_load_n(&h->recs_used, __ATOMIC_ACQUIRE) || off % sizeof(dbg_rec) != 0)
@@ -312,6 +308,7 @@ alloy__debug_heap *alloy__dbg_heap_new(dbg_parent parent, const alloy_debug_opti
     if (h->opt.guard_slots == 0) h->opt.guard_slots = 4096;
     if (h->opt.guard_max_size == 0) h->opt.guard_max_size = 16 * 1024;
     h->opt.unwinder = alloy__dbg_unwinder_resolve(h->opt.unwinder);
+    alloy__dbg_fault_install(); /* lookups of wild pointers read through alloy__dbg_safe_load */
     snprintf(h->name, sizeof h->name, "%s", o->name != NULL ? o->name : "alloy_debug");
     h->opt.name = h->name;
     h->parent = parent;
@@ -652,15 +649,14 @@ static bool free_common(alloy__debug_heap *h, void *ptr, size_t size, size_t ali
 }
 
 /* Start fetching the record of the block at p (a cache miss in a large heap) so that it
- * arrives while the free's stack is captured. Reads only what lookup reads, under the same
- * conditions; the prefetch of a bogus address is harmless. */
-__attribute__((no_sanitize("address"))) static inline void prefetch_rec(alloy__debug_heap *h,
-                                                                        uintptr_t p) {
-    if ((p & 15) != 0 || p < 4096 || (p & 4095) == 0) return;
+ * arrives while the free's stack is captured. Reads what lookup reads, the same safe way;
+ * the prefetch of a bogus address is harmless. */
+static inline void prefetch_rec(alloy__debug_heap *h, uintptr_t p) {
+    if ((p & 15) != 0 || p < 4096) return;
     if (h->guard != NULL && alloy__dbg_guard_owns(h->guard, p)) return;
     uintptr_t link;
-    memcpy(&link, (const void *)(p - 16), sizeof link);
-    __builtin_prefetch((const void *)(link ^ h->secret), 1);
+    if (alloy__dbg_safe_load((const void *)(p - 16), &link))
+        __builtin_prefetch((const void *)(link ^ h->secret), 1);
 }
 
 bool alloy__dbg_free_ex(alloy__debug_heap *h, void *p, size_t size, size_t align, unsigned claims,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -133,6 +134,24 @@ static void invalid_free_global(void **state) {
     expect_text("ERROR: alloy debug (test): invalid-free");
     expect_text("global memory of");
     expect_text("in do_global_free");
+    expect_line(bad_line);
+}
+
+/* A wild pointer into memory that is not mapped: reading the word before it would fault. */
+__attribute__((noinline)) static void do_unmapped_free(void) {
+    open_debug(1 << 20);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED || munmap(m, 2 * page) != 0) abort();
+    AT(bad_line, alloy_dealloc(A, m + 64, 32, 16));
+}
+
+static void invalid_free_unmapped(void **state) {
+    (void)state;
+    expect_abort(run_child(do_unmapped_free));
+    expect_text("ERROR: alloy debug (test): invalid-free");
+    expect_text("not a block of this allocator");
+    expect_text("in do_unmapped_free");
     expect_line(bad_line);
 }
 
@@ -319,6 +338,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(invalid_free_interior),
     cmocka_unit_test(invalid_free_stack),
     cmocka_unit_test(invalid_free_global),
+    cmocka_unit_test(invalid_free_unmapped),
     cmocka_unit_test(invalid_free_other_allocator),
     cmocka_unit_test(size_mismatch),
     cmocka_unit_test(alignment_mismatch),
