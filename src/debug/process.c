@@ -160,7 +160,8 @@ static void s_free_aligned_sized(void *p, size_t size, size_t align) {
 }
 
 static size_t s_usable_size(const void *p) {
-    return tracked(p) ? alloy__dbg_usable(H, p) : inner.usable_size(p);
+    /* Untracked: the backend's own answer, through glibc's chunk header where it applies. */
+    return tracked(p) ? alloy__dbg_usable(H, p) : alloy__usable(&inner, p);
 }
 
 /* A tracked block moves to a fresh (sampled or not) block; an untracked one stays with the
