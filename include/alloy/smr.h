@@ -66,7 +66,8 @@ typedef struct alloy_smr alloy_smr;
 /* Frees p (size bytes, as given to retire); ctx is the context given to retire.
  * Called once per retired node, from whichever thread reclaims it, outside any
  * lock the caller could hold. It may allocate, retire and poll; it must not
- * call alloy_smr_barrier, alloy_smr_stats_get or alloy_smr_destroy on d.
+ * call alloy_smr_barrier, alloy_smr_stats_get or alloy_smr_destroy on d, and
+ * one run by alloy_smr_destroy must not use d at all.
  * An alloy_allocator plugs in as ctx with a function that calls alloy_dealloc
  * with the node's alignment (docs/smr.md). */
 typedef void alloy_smr_free_fn(void *ctx, void *p, size_t size);
@@ -148,12 +149,16 @@ ALLOY_API void alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) ALLOY_NOE
  * (at most 64 KiB per thread and domain, nodes of one footprint up to 1 KiB),
  * so a reclaimed node comes back hot and the heap sees no cross-thread free.
  * The cache is returned to the heap when the thread exits, when it calls
- * alloy_smr_barrier, and at alloy_smr_destroy; stats.cached counts it. */
+ * alloy_smr_barrier, and at alloy_smr_destroy (not by alloy_collect);
+ * stats.cached counts it. Under ALLOY_DEBUG=1 there is no cache, so the debug
+ * heap sees every node. Under EBR a thread that only allocates nodes never
+ * joins the domain. */
 ALLOY_API ALLOY_NODISCARD ALLOY_MALLOC_ATTR void *alloy_smr_node_alloc(alloy_smr *d,
                                                                        size_t size) ALLOY_NOEXCEPT;
 /* Free a node of d of that size now, from any thread (for nodes never
- * published, or already reclaimed): into this thread's node cache if it has
- * used d and the cache has room, else to the heap. NULL: no-op. */
+ * published, or already reclaimed): into this thread's node cache if d is the
+ * domain this thread used last and the cache has room, else to the heap.
+ * NULL: no-op. */
 ALLOY_API void alloy_smr_node_free(alloy_smr *d, void *node, size_t size) ALLOY_NOEXCEPT;
 /* Bytes alloy_smr_node_alloc(d, size) takes from the heap. */
 ALLOY_API size_t alloy_smr_node_footprint(const alloy_smr *d, size_t size) ALLOY_NOEXCEPT;
@@ -226,7 +231,8 @@ ALLOY_API alloy__smr_hot *alloy__smr_join(alloy_smr *d) ALLOY_NOEXCEPT;
 ALLOY_API void alloy__smr_retire_slow(alloy_smr *d, const alloy__smr_entry *e) ALLOY_NOEXCEPT;
 /* Retire's amortized work (EBR: advance or reclaim; IBR: scan), when budget runs out. */
 ALLOY_API void alloy__smr_retire_work(alloy_smr *d, uint64_t clock) ALLOY_NOEXCEPT;
-/* The free function of retire_node: alloy_smr_node_free(ctx, p, size). */
+/* The free function of retire_node: frees the node of domain ctx to the heap (the
+ * reclaiming thread's own entries go to its node cache before reaching it). */
 ALLOY_API void alloy__smr_node_free_fn(void *ctx, void *p, size_t size) ALLOY_NOEXCEPT;
 
 static inline alloy__smr_hot *alloy__smr_self(alloy_smr *d) {

@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include "debug_internal.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -59,7 +60,6 @@ struct dbg_guard_pool {
 static dbg_guard_pool *pools; /* for the fault handler */
 static dbg_lock pools_lock;
 static struct sigaction old_segv, old_bus;
-static int handler_installed;
 
 static inline unsigned char *slot_data(const dbg_guard_pool *g, uint32_t i) {
     return g->base + PAGE + (size_t)i * (g->slot_pages + 1) * PAGE;
@@ -78,56 +78,76 @@ static void on_fault(int sig, siginfo_t *si, void *ctx);
  * That read goes through alloy__dbg_safe_load: one plain load whose address the fault
  * handler knows; a fault there resumes at the failure return instead of killing the process
  * (HotSpot's SafeFetch works the same way). */
-#if defined(__x86_64__) && defined(__linux__)
-#define SAFE_LOAD_ASM 1
+#if defined(__x86_64__) && defined(__LP64__) && defined(__linux__)
 __asm__(".pushsection .text\n"
         ".p2align 4\n"
         ".globl alloy__dbg_safe_load\n"
         ".hidden alloy__dbg_safe_load\n"
         ".type alloy__dbg_safe_load,@function\n"
         "alloy__dbg_safe_load:\n"
+        "    .cfi_startproc\n"
         "    endbr64\n"
+        ".globl alloy__dbg_safe_load_insn\n"
+        ".hidden alloy__dbg_safe_load_insn\n"
         "alloy__dbg_safe_load_insn:\n"
         "    movq (%rdi), %rax\n"
         "    movq %rax, (%rsi)\n"
         "    movl $1, %eax\n"
         "    ret\n"
+        ".globl alloy__dbg_safe_load_fail\n"
+        ".hidden alloy__dbg_safe_load_fail\n"
         "alloy__dbg_safe_load_fail:\n"
         "    xorl %eax, %eax\n"
         "    ret\n"
+        "    .cfi_endproc\n"
         ".size alloy__dbg_safe_load, .-alloy__dbg_safe_load\n"
         ".popsection\n");
 extern const char alloy__dbg_safe_load_insn[] ALLOY_HIDDEN;
 extern const char alloy__dbg_safe_load_fail[] ALLOY_HIDDEN;
 
-/* A fault on the safe load: resume at its failure return. */
-static bool safe_load_fault(void *ctx) {
+/* A fault of the safe load (not a signal sent by kill): resume at its failure return. */
+static bool safe_load_fault(const siginfo_t *si, void *ctx) {
     ucontext_t *uc = ctx;
-    if (uc->uc_mcontext.gregs[REG_RIP] != (greg_t)(uintptr_t)alloy__dbg_safe_load_insn)
+    if (si->si_code <= 0 ||
+        uc->uc_mcontext.gregs[REG_RIP] != (greg_t)(uintptr_t)alloy__dbg_safe_load_insn)
         return false;
     uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)alloy__dbg_safe_load_fail;
     return true;
 }
 #else
-bool alloy__dbg_safe_load(const void *addr, uintptr_t *out) {
-    memcpy(out, addr, sizeof *out); /* no recovery on this platform */
+/* No recovery here: check what can be checked cheaply (the page of a link that sits on the
+ * page before the block), then load; exempt from ASan, as the word may be a redzone. */
+__attribute__((no_sanitize("address"))) bool alloy__dbg_safe_load(const void *addr,
+                                                                  uintptr_t *out) {
+    uintptr_t a = (uintptr_t)addr;
+    long page = sysconf(_SC_PAGESIZE);
+    if (page > 0 && ((a + 16) & (uintptr_t)(page - 1)) == 0 &&
+        msync((void *)(a & ~(uintptr_t)(page - 1)), (size_t)page, MS_ASYNC) != 0)
+        return false;
+    memcpy(out, addr, sizeof *out);
     return true;
 }
-static bool safe_load_fault(void *ctx) {
-    (void)ctx;
+static bool safe_load_fault(const siginfo_t *si, void *ctx) {
+    (void)si, (void)ctx;
     return false;
 }
 #endif
 
-void alloy__dbg_fault_install(void) {
-    if (__atomic_exchange_n(&handler_installed, 1, __ATOMIC_ACQ_REL)) return;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+static void install_handler(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fault;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    /* SA_ONSTACK: a program's alternate signal stack (for stack overflows) still works. */
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &old_segv);
     sigaction(SIGBUS, &sa, &old_bus);
+}
+
+void alloy__dbg_fault_install(void) {
+    pthread_once(&handler_once, install_handler);
 }
 
 dbg_guard_pool *alloy__dbg_guard_new(const alloy_debug_options *o) {
@@ -318,12 +338,14 @@ static void chain(int sig, siginfo_t *si, void *ctx) {
         old->sa_handler(sig);
         return;
     }
-    /* Default action: restore it and return; the access faults again and kills us. */
+    /* Default action: restore it; a fault happens again on return and kills us, a signal
+     * sent by kill or raise is sent again. */
     signal(sig, SIG_DFL);
+    if (si->si_code <= 0) raise(sig);
 }
 
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
-    if (safe_load_fault(ctx)) return;
+    if (safe_load_fault(si, ctx)) return;
     uintptr_t addr = (uintptr_t)si->si_addr;
     dbg_guard_pool *g = __atomic_load_n(&pools, __ATOMIC_ACQUIRE);
     while (g != NULL && !alloy__dbg_guard_owns(g, addr)) g = g->next;

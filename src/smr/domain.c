@@ -306,6 +306,9 @@ static smr_rec *rec_new(alloy_smr *d) {
     r->d = d;
     r->hot.scheme = d->head.scheme;
     r->threshold = ALLOY_SMR_IBR_SCAN_MIN;
+    /* Under ALLOY_DEBUG=1 every node goes back to the debug heap, so its quarantine and
+     * checks see writes after reclamation and double frees of nodes. */
+    r->no_node_cache = alloy_debug_process() != NULL;
     pthread_mutex_init(&r->lock, NULL);
     r->hot.cur = alloy__smr_block_new(NULL);
     pthread_mutex_lock(&d->lock);

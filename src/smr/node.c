@@ -41,13 +41,18 @@ void *alloy_smr_node_alloc(alloy_smr *d, size_t size) {
         return NULL;
     }
     size_t foot = smr_footprint(d->head.scheme, size);
-    smr_rec *r = smr_self(d);
-    void *p = smr_node_take(r, foot);
+    /* EBR needs no record to allocate: the cache is used only by a thread that has already
+     * joined d (as the last domain it used), so an allocate-only thread never joins. IBR
+     * joins: the era advances with each thread's allocations. */
+    smr_rec *r = d->head.scheme == ALLOY_SMR_IBR || alloy__smr_tc.serial == d->head.serial
+                     ? smr_self(d)
+                     : NULL;
+    void *p = r != NULL ? smr_node_take(r, foot) : NULL;
     if (p == NULL) {
         p = alloy_malloc_aligned(foot, ALLOY_CACHE_LINE);
         if (ALLOY_UNLIKELY(p == NULL)) return NULL;
     }
-    if (r->hot.scheme == ALLOY_SMR_IBR) ibr_stamp(d, r, p, foot);
+    if (d->head.scheme == ALLOY_SMR_IBR) ibr_stamp(d, r, p, foot);
     return p;
 }
 

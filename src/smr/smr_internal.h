@@ -65,6 +65,7 @@ typedef struct smr_rec {
     void *nodes;        /* freed nodes of footprint node_foot kept for reuse (owner only) */
     uint32_t node_foot; /* footprint of the cached nodes (0: none yet) */
     uint32_t nnodes;    /* relaxed atomic: a stats reader may load it */
+    bool no_node_cache; /* the routed heap is the debug allocator: let it see every node */
     struct smr_rec *next, *prev; /* d->recs, under d->lock */
 } smr_rec;
 
@@ -111,6 +112,7 @@ static inline size_t smr_footprint(uint32_t scheme, size_t size) {
 
 /* Owner: keep a freed node of footprint foot for reuse; false if it must go to the heap. */
 static inline bool smr_node_keep(smr_rec *r, void *p, size_t foot) {
+    if (ALLOY_UNLIKELY(r->no_node_cache)) return false;
     if (foot != r->node_foot) {
         if (r->nnodes != 0 || foot > SMR_NODE_CACHE_FOOT) return false;
         r->node_foot = (uint32_t)foot;
@@ -124,9 +126,9 @@ static inline bool smr_node_keep(smr_rec *r, void *p, size_t foot) {
 }
 
 /* Free an entry taken out of a bag: r's own nodes go to r's node cache (r
- * is the owner, or NULL when another thread frees). */
+ * is the owner, or NULL when another thread frees). A retired NULL is passed on. */
 static inline void smr_entry_free(smr_rec *r, const smr_entry *e) {
-    if (r != NULL && e->fn == alloy__smr_node_free_fn && e->ctx == (void *)r->d &&
+    if (r != NULL && e->fn == alloy__smr_node_free_fn && e->ctx == (void *)r->d && e->p != NULL &&
         smr_node_keep(r, e->p, smr_footprint(r->hot.scheme, e->size)))
         return;
     e->fn(e->ctx, e->p, e->size);

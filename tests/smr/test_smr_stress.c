@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -142,7 +143,9 @@ static void *worker_main(void *p) {
 
 static void run_config(alloy_smr_scheme scheme, int ds, int nthreads, int mix) {
     uint64_t before = live_blocks();
-    run *r = calloc(1, sizeof *r);
+    run *r = aligned_alloc(_Alignof(run), sizeof *r); /* the queue wants 128-byte alignment */
+    assert_non_null(r);
+    memset(r, 0, sizeof *r);
     r->d = alloy_smr_create(scheme);
     assert_non_null(r->d);
     r->ds = ds;
