@@ -59,7 +59,7 @@ void *alloy_smr_node_alloc(alloy_smr *d, size_t size) {
 void alloy_smr_node_free(alloy_smr *d, void *node, size_t size) {
     if (node == NULL) return;
     size_t foot = smr_footprint(d->head.scheme, size);
-    /* Into this thread's cache if it has a record in d already (no join on free). */
+    /* Into this thread's cache if d is the domain it used last (free never joins). */
     if (alloy__smr_tc.serial == d->head.serial && smr_node_keep(smr_self(d), node, foot)) return;
     alloy_free_aligned_sized(node, foot, ALLOY_CACHE_LINE);
 }
