@@ -137,33 +137,10 @@ static inline void *hp_load(ck_hp_record_t *r, unsigned slot, void *const *pp) {
 #define DS_LOAD(c, slot, pp) __atomic_load_n((pp), __ATOMIC_ACQUIRE)
 #define DS_RETIRE(c, n, size) leak_keep((c), (n))
 #include "../tests/smr/ds/ds_template.h"
-#undef DS
-#undef DS_NODE_EXTRA
-#undef DS_ALLOC
-#undef DS_FREE
-#undef DS_ENTER
-#undef DS_EXIT
-#undef DS_LOAD
-#undef DS_RETIRE
 
 /* alloy (EBR or IBR: the domain decides) */
 #define DS(name) al_##name
-#define DS_NODE_EXTRA
-#define DS_ALLOC(c, size) alloy_smr_node_alloc((c)->d, (size))
-#define DS_FREE(c, n, size) alloy_smr_node_free((c)->d, (n), (size))
-#define DS_ENTER(c) alloy_smr_enter((c)->d)
-#define DS_EXIT(c) alloy_smr_exit((c)->d)
-#define DS_LOAD(c, slot, pp) ALLOY_SMR_PROTECT((c)->d, (pp))
-#define DS_RETIRE(c, n, size) alloy_smr_retire_node((c)->d, (n), (size))
-#include "../tests/smr/ds/ds_template.h"
-#undef DS
-#undef DS_NODE_EXTRA
-#undef DS_ALLOC
-#undef DS_FREE
-#undef DS_ENTER
-#undef DS_EXIT
-#undef DS_LOAD
-#undef DS_RETIRE
+#include "../tests/smr/ds/ds_alloy_inst.h"
 
 /* liburcu call_rcu */
 #define DS(name) rc_##name
@@ -179,27 +156,17 @@ static void rc_cb(struct rcu_head *h);
 static void rc_cb(struct rcu_head *h) {
     node_free64((char *)h - offsetof(rc_node, rh));
 }
-#undef DS
-#undef DS_NODE_EXTRA
-#undef DS_ALLOC
-#undef DS_FREE
-#undef DS_RETIRE
 
 /* liburcu defer_rcu (same read side) */
 #define DS(name) df_##name
 #define DS_NODE_EXTRA
 #define DS_ALLOC(c, size) node_alloc64()
 #define DS_FREE(c, n, size) alloy_free_aligned_sized((n), NODE_BYTES, NODE_BYTES)
+#define DS_ENTER(c) rcu_read_lock()
+#define DS_EXIT(c) rcu_read_unlock()
+#define DS_LOAD(c, slot, pp) __atomic_load_n((pp), __ATOMIC_ACQUIRE)
 #define DS_RETIRE(c, n, size) (BUMP(retired), defer_rcu(node_free64, (n)))
 #include "../tests/smr/ds/ds_template.h"
-#undef DS
-#undef DS_NODE_EXTRA
-#undef DS_ALLOC
-#undef DS_FREE
-#undef DS_ENTER
-#undef DS_EXIT
-#undef DS_LOAD
-#undef DS_RETIRE
 
 /* ck_epoch: poll every ALLOY_SMR_EBR_EPOCH_RETIRES retires, as alloy EBR advances */
 #define DS(name) ce_##name
@@ -223,14 +190,6 @@ static void ce_retire(bctx *c, ck_epoch_entry_t *e) {
         ck_epoch_poll(c->er);
     }
 }
-#undef DS
-#undef DS_NODE_EXTRA
-#undef DS_ALLOC
-#undef DS_FREE
-#undef DS_ENTER
-#undef DS_EXIT
-#undef DS_LOAD
-#undef DS_RETIRE
 
 /* ck_hp: two hazard pointers per thread, reclaim threshold ALLOY_SMR_IBR_SCAN_MIN */
 #define DS(name) ch_##name
@@ -242,14 +201,6 @@ static void ce_retire(bctx *c, ck_epoch_entry_t *e) {
 #define DS_LOAD(c, slot, pp) hp_load((c)->hr, (slot), (void *const *)(pp))
 #define DS_RETIRE(c, n, size) (BUMP(retired), ck_hp_free((c)->hr, &(n)->hz, (n), (n)))
 #include "../tests/smr/ds/ds_template.h"
-#undef DS
-#undef DS_NODE_EXTRA
-#undef DS_ALLOC
-#undef DS_FREE
-#undef DS_ENTER
-#undef DS_EXIT
-#undef DS_LOAD
-#undef DS_RETIRE
 
 /* ---- schemes --------------------------------------------------------------------- */
 
@@ -374,21 +325,14 @@ static void thread_teardown(shared *sh, bctx *c) {
 }
 
 /* One operation on the active structure; returns nothing, counts in the caller. */
-#define OP_STACK(P, S, c, x)                                                                       \
+/* Push (odd x) or pop on structure S of kind stack or queue. */
+#define OP_PUSH_POP(P, KIND, S, c, x)                                                              \
     do {                                                                                           \
         uint64_t v_;                                                                               \
         if ((x)&1)                                                                                 \
-            P##_stack_push(S, c, (x));                                                             \
+            P##_##KIND##_push(S, c, (x));                                                          \
         else                                                                                       \
-            (void)P##_stack_pop(S, c, &v_);                                                        \
-    } while (0)
-#define OP_QUEUE(P, Q, c, x)                                                                       \
-    do {                                                                                           \
-        uint64_t v_;                                                                               \
-        if ((x)&1)                                                                                 \
-            P##_queue_push(Q, c, (x));                                                             \
-        else                                                                                       \
-            (void)P##_queue_pop(Q, c, &v_);                                                        \
+            (void)P##_##KIND##_pop(S, c, &v_);                                                     \
     } while (0)
 #define OP_LIST(P, L, c, x)                                                                        \
     do {                                                                                           \
@@ -404,10 +348,10 @@ static void thread_teardown(shared *sh, bctx *c) {
 static inline void one_op(shared *sh, bctx *c, uint64_t x) {
 #define ONE_OP(S, P)                                                                               \
     case S * 3 + DS_STACK:                                                                         \
-        OP_STACK(P, &sh->P##s, c, x);                                                              \
+        OP_PUSH_POP(P, stack, &sh->P##s, c, x);                                                    \
         break;                                                                                     \
     case S * 3 + DS_QUEUE:                                                                         \
-        OP_QUEUE(P, &sh->P##q, c, x);                                                              \
+        OP_PUSH_POP(P, queue, &sh->P##q, c, x);                                                    \
         break;
     switch (sh->scheme * 3 + sh->ds) {
         FOR_EACH_SCHEME(ONE_OP)

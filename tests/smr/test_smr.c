@@ -336,6 +336,27 @@ static void *holder(void *p) {
     return NULL;
 }
 
+/* Start a holder on a and wait until it is inside its section with the node. */
+static void holder_start(hold_arg *a, pthread_t *t) {
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    assert_int_equal(pthread_create(t, NULL, holder, a), 0);
+    pthread_mutex_lock(&a->mu);
+    while (a->phase != 1) pthread_cond_wait(&a->cv, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Let the holder read its node and leave; join it. */
+static void holder_release(hold_arg *a, pthread_t t) {
+    pthread_mutex_lock(&a->mu);
+    a->phase = 2;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(t, NULL);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+}
+
 static void test_reader_keeps_node(void **state) {
     (void)state;
     for (size_t i = 0; i < 2; i++) {
@@ -344,13 +365,8 @@ static void test_reader_keeps_node(void **state) {
         *node = 42;
         void *slot = node;
         hold_arg a = {.d = d, .slot = &slot, .phase = 0};
-        pthread_mutex_init(&a.mu, NULL);
-        pthread_cond_init(&a.cv, NULL);
         pthread_t t;
-        pthread_create(&t, NULL, holder, &a);
-        pthread_mutex_lock(&a.mu);
-        while (a.phase != 1) pthread_cond_wait(&a.cv, &a.mu);
-        pthread_mutex_unlock(&a.mu);
+        holder_start(&a, &t);
         __atomic_store_n(&slot, NULL, __ATOMIC_SEQ_CST); /* unlink */
         alloy_smr_retire_node(d, node, sizeof *node);
         for (int k = 0; k < 5; k++) alloy_smr_poll(d);
@@ -360,17 +376,11 @@ static void test_reader_keeps_node(void **state) {
         alloy_smr_stats st;
         alloy_smr_stats_get(d, &st);
         assert_int_equal(st.pending, 1);
-        pthread_mutex_lock(&a.mu);
-        a.phase = 2;
-        pthread_cond_broadcast(&a.cv);
-        pthread_mutex_unlock(&a.mu);
-        pthread_join(t, NULL);
+        holder_release(&a, t);
         assert_int_equal(a.seen, 42);
         alloy_smr_barrier(d);
         alloy_smr_stats_get(d, &st);
         assert_int_equal(st.pending, 0);
-        pthread_mutex_destroy(&a.mu);
-        pthread_cond_destroy(&a.cv);
         alloy_smr_destroy(d);
     }
 }
@@ -382,14 +392,9 @@ static void test_ibr_does_not_pin_younger_nodes(void **state) {
     uint64_t *old = alloy_smr_node_alloc(d, 8);
     void *slot = old;
     hold_arg a = {.d = d, .slot = &slot, .phase = 0};
-    pthread_mutex_init(&a.mu, NULL);
-    pthread_cond_init(&a.cv, NULL);
     *old = 7;
     pthread_t t;
-    pthread_create(&t, NULL, holder, &a);
-    pthread_mutex_lock(&a.mu);
-    while (a.phase != 1) pthread_cond_wait(&a.cv, &a.mu);
-    pthread_mutex_unlock(&a.mu);
+    holder_start(&a, &t);
     enum { N = 5000 };
     for (int k = 0; k < N; k++) alloy_smr_retire_node(d, alloy_smr_node_alloc(d, 8), 8);
     alloy_smr_poll(d);
@@ -397,17 +402,12 @@ static void test_ibr_does_not_pin_younger_nodes(void **state) {
     alloy_smr_stats_get(d, &st);
     /* Only nodes born in the reader's era (at most one era's worth) stay. */
     assert_true(st.pending <= ALLOY_SMR_IBR_ERA_ALLOCS + 1);
-    pthread_mutex_lock(&a.mu);
-    a.phase = 2;
-    pthread_cond_broadcast(&a.cv);
-    pthread_mutex_unlock(&a.mu);
-    pthread_join(t, NULL);
+    holder_release(&a, t);
+    assert_int_equal(a.seen, 7);
     alloy_smr_node_free(d, old, 8);
     alloy_smr_barrier(d);
     alloy_smr_stats_get(d, &st);
     assert_int_equal(st.pending, 0);
-    pthread_mutex_destroy(&a.mu);
-    pthread_cond_destroy(&a.cv);
     alloy_smr_destroy(d);
 }
 

@@ -10,23 +10,8 @@ typedef struct ads_ctx {
 
 #define DS(name) ads_##name
 #define DS_CTX ads_ctx
-#define DS_NODE_EXTRA
-#define DS_ALLOC(c, size) alloy_smr_node_alloc((c)->d, (size))
-#define DS_FREE(c, n, size) alloy_smr_node_free((c)->d, (n), (size))
-#define DS_ENTER(c) alloy_smr_enter((c)->d)
-#define DS_EXIT(c) alloy_smr_exit((c)->d)
-#define DS_LOAD(c, slot, pp) ALLOY_SMR_PROTECT((c)->d, (pp))
-#define DS_RETIRE(c, n, size) alloy_smr_retire_node((c)->d, (n), (size))
-#include "ds_template.h"
-#undef DS
+#include "ds_alloy_inst.h"
 #undef DS_CTX
-#undef DS_NODE_EXTRA
-#undef DS_ALLOC
-#undef DS_FREE
-#undef DS_ENTER
-#undef DS_EXIT
-#undef DS_LOAD
-#undef DS_RETIRE
 
 /* Read without removing: the key of the top node (false if empty). */
 static inline bool ads_stack_peek(ads_stack *s, ads_ctx *c, uint64_t *key) {

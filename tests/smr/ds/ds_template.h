@@ -1,7 +1,8 @@
 /* tests/smr/ds/ds_template.h - Treiber stack, Michael-Scott queue and
  * Harris-Michael sorted list, written once against a reclamation interface.
  *
- * Include it after defining (no include guard; include once per scheme):
+ * Include it after defining (no include guard; include once per scheme; it
+ * undefines all of them but DS_CTX at its end):
  *   DS(name)               prefix for every type and function
  *   DS_CTX                 per-thread context type (passed as DS_CTX *c)
  *   DS_NODE_EXTRA          extra members the scheme needs in a node (may be empty)
@@ -266,3 +267,13 @@ static inline bool DS(list_contains)(DS(list) * l, DS_CTX *c, uint64_t key) {
 #undef DS_MARKED
 #undef DS_UNMARK
 #undef DS_MARK
+
+/* The parameters are this instantiation's: undefine them for the next one (DS_CTX stays). */
+#undef DS
+#undef DS_NODE_EXTRA
+#undef DS_ALLOC
+#undef DS_FREE
+#undef DS_ENTER
+#undef DS_EXIT
+#undef DS_LOAD
+#undef DS_RETIRE
