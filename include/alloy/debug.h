@@ -80,9 +80,10 @@ typedef enum alloy_debug_guard {
 } alloy_debug_guard;
 
 typedef struct alloy_debug_options {
-    size_t quarantine_bytes; /* freed bytes each thread holds back; default 256 KiB, 0: none */
-    size_t fill_bytes;       /* bytes of a freed block filled and checked; default 256 */
-    unsigned stack_depth;    /* frames kept per stack; default 16, at most 64 */
+    size_t quarantine_bytes;       /* freed bytes each thread holds back (threads beyond 64 share);
+                                      default 256 KiB, 0: none */
+    size_t fill_bytes;             /* bytes of a freed block filled and checked; default 256 */
+    unsigned stack_depth;          /* frames kept per stack; default 16, at most 64 */
     alloy_debug_unwinder unwinder; /* default ALLOY_DEBUG_UNWIND_DEFAULT */
     alloy_debug_guard guard;       /* default ALLOY_DEBUG_GUARD_OFF */
     unsigned guard_sample_rate;    /* GUARD_SAMPLE: guard one block in this many; default 1000 */

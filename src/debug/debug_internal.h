@@ -21,10 +21,9 @@
 /* The current function's frame, for alloy__dbg_stack's from. */
 #define DBG_HERE() ((const void *)__builtin_frame_address(0))
 #define DBG_SHARDS 64u
-#define DBG_RZ 16u          /* front guard bytes (at least; = align above 16) */
-#define DBG_PAT_RZ 0xfbu    /* guard bytes */
-#define DBG_PAT_FREE 0xfdu  /* freed blocks in quarantine */
-#define DBG_PAT_ALLOC 0xbeu /* fresh blocks (not calloc) */
+#define DBG_RZ 16u         /* front guard bytes (at least; = align above 16) */
+#define DBG_PAT_RZ 0xfbu   /* guard bytes */
+#define DBG_PAT_FREE 0xfdu /* freed blocks in quarantine */
 #define DBG_DEFAULT_QUARANTINE (256u << 10)
 #define DBG_DEFAULT_FILL 256u
 
@@ -87,8 +86,6 @@ ALLOY_HIDDEN dbg_module *alloy__dbg_module_of(uintptr_t pc);
 ALLOY_HIDDEN dbg_module *alloy__dbg_module_for(uint32_t id, uintptr_t pc);
 /* True if addr is in any loaded module's writable data; name of the module into *name. */
 ALLOY_HIDDEN bool alloy__dbg_global_addr(uintptr_t addr, const char **name);
-/* Bounds of alloy's own text, for skipping our frames. */
-ALLOY_HIDDEN void alloy__dbg_self_range(uintptr_t *lo, uintptr_t *hi);
 
 /* ---- symbols (symbols.c) --------------------------------------------------- */
 
@@ -154,7 +151,6 @@ typedef struct alloy__debug_heap {
     dbg_parent parent;
     alloy_allocator parent_value; /* allocator values: the parent, so alloy_debug can be copied */
     alloy_debug_options opt;
-    size_t q_per_thread;
     alloy_debug_handler *on_error;
     void *on_error_arg;
     uint64_t errors; /* atomic */
@@ -261,6 +257,8 @@ ALLOY_HIDDEN size_t alloy__dbg_leaks(alloy__debug_heap *h, bool reachability, ui
                                      const void *regs, size_t nregs, const char *when,
                                      alloy_debug_summary *out);
 ALLOY_HIDDEN void alloy__dbg_thread_register(void);
+/* This thread's stack [*lo, *hi); false (both 0) if unknown. */
+ALLOY_HIDDEN bool alloy__dbg_stack_bounds(uintptr_t *lo, uintptr_t *hi);
 
 /* ---- process mode (process.c) ---------------------------------------------- */
 

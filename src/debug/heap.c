@@ -46,11 +46,8 @@ alloy__debug_heap *alloy__dbg_heaps(void) {
 static inline size_t eff_align(size_t align) {
     return align > DBG_RZ ? align : DBG_RZ;
 }
-static inline size_t front_of(size_t align) {
-    return eff_align(align);
-}
 static inline size_t outer_size(size_t size, size_t align) {
-    return front_of(align) + ((size + 8 + 15) & ~(size_t)15);
+    return eff_align(align) + ((size + 8 + 15) & ~(size_t)15);
 }
 static inline size_t rec_align(const dbg_rec *r) {
     return r->align_log2 == 0 ? 0 : (size_t)1 << (r->align_log2 - 1);
@@ -218,17 +215,15 @@ static inline bool guards_intact(const unsigned char *p, size_t n) {
 
 /* Guard bytes of a live block: first bad byte or 0; *under tells which side. */
 static uintptr_t check_guards(const dbg_rec *r, bool *under) {
-    size_t front_n = front_of(rec_align(r));
-    const unsigned char *u = (const unsigned char *)r->user;
-    size_t back_n = outer_size(r->size, rec_align(r)) - front_n - r->size;
-    if (ALLOY_LIKELY(guards_intact(u - 8, 8) &&
-                     (front_n == 16 || guards_intact(u - front_n, front_n - 16)) &&
-                     guards_intact(u + r->size, back_n))) {
+    size_t front = eff_align(rec_align(r));
+    const unsigned char *user = (const unsigned char *)r->user;
+    size_t back = outer_size(r->size, rec_align(r)) - front - r->size;
+    if (ALLOY_LIKELY(guards_intact(user - 8, 8) &&
+                     (front == 16 || guards_intact(user - front, front - 16)) &&
+                     guards_intact(user + r->size, back))) {
         *under = false;
         return 0;
     }
-    size_t front = front_of(rec_align(r));
-    const unsigned char *user = (const unsigned char *)r->user;
     /* The byte nearest the block first: [user - 8, user), then [outer, user - 16). */
     for (const unsigned char *q = user; q-- > user - 8;)
         if (*q != DBG_PAT_RZ) {
@@ -240,9 +235,36 @@ static uintptr_t check_guards(const dbg_rec *r, bool *under) {
             *under = true;
             return (uintptr_t)q;
         }
-    size_t back = outer_size(r->size, rec_align(r)) - front - r->size;
     *under = false;
     return (uintptr_t)find_not(user + r->size, back, DBG_PAT_RZ);
+}
+
+/* Bytes of a freed block that carry the quarantine pattern. */
+static inline size_t fill_len(const alloy__debug_heap *h, const dbg_rec *r) {
+    return r->size < h->opt.fill_bytes ? r->size : h->opt.fill_bytes;
+}
+
+/* A live block's guard bytes (or guard page slack); an overflow or underflow goes to pd. */
+static bool check_live(alloy__debug_heap *h, const dbg_rec *r, pending *pd) {
+    bool under = false;
+    uintptr_t bad = (r->flags & RECF_GUARDED) ? alloy__dbg_guard_check(h->guard, r->user, r->size)
+                                              : check_guards(r, &under);
+    if (bad == 0) return true;
+    if (r->flags & RECF_GUARDED) under = bad < r->user;
+    add_problem(pd, under ? ALLOY_DEBUG_UNDERFLOW : ALLOY_DEBUG_OVERFLOW, r, bad,
+                under ? "a guard byte before the block changed"
+                      : "a guard byte after the block changed");
+    return false;
+}
+
+/* A quarantined block's pattern; a write after free goes to pd. */
+static bool check_freed(alloy__debug_heap *h, const dbg_rec *r, pending *pd) {
+    const unsigned char *bad =
+        find_not((const unsigned char *)r->user, fill_len(h, r), DBG_PAT_FREE);
+    if (bad == NULL) return true;
+    add_problem(pd, ALLOY_DEBUG_USE_AFTER_FREE, r, (uintptr_t)bad,
+                "a byte of the freed block changed while it was in quarantine");
+    return false;
 }
 
 static void release(alloy__debug_heap *h, const dbg_rec *r) {
@@ -251,19 +273,13 @@ static void release(alloy__debug_heap *h, const dbg_rec *r) {
         return;
     }
     size_t align = eff_align(rec_align(r));
-    h->parent.free(h->parent.ctx, (void *)(r->user - front_of(align)), outer_size(r->size, align),
+    h->parent.free(h->parent.ctx, (void *)(r->user - eff_align(align)), outer_size(r->size, align),
                    align);
 }
 
 /* Verify a quarantined block's pattern, then release it and its record. Shard lock held. */
 static void evict(alloy__debug_heap *h, dbg_shard *s, dbg_rec *r, pending *pd) {
-    if (!(r->flags & RECF_REPORTED)) {
-        size_t n = r->size < h->opt.fill_bytes ? r->size : h->opt.fill_bytes;
-        const unsigned char *bad = find_not((const unsigned char *)r->user, n, DBG_PAT_FREE);
-        if (bad != NULL)
-            add_problem(pd, ALLOY_DEBUG_USE_AFTER_FREE, r, (uintptr_t)bad,
-                        "a byte of the freed block changed while it was in quarantine");
-    }
+    if (!(r->flags & RECF_REPORTED)) (void)check_freed(h, r, pd);
     release(h, r);
     rec_free(s, r);
 }
@@ -312,7 +328,6 @@ alloy__debug_heap *alloy__dbg_heap_new(dbg_parent parent, const alloy_debug_opti
     snprintf(h->name, sizeof h->name, "%s", o->name != NULL ? o->name : "alloy_debug");
     h->opt.name = h->name;
     h->parent = parent;
-    h->q_per_thread = o->quarantine_bytes;
     h->on_error = o->on_error;
     h->on_error_arg = o->on_error_arg;
     h->json_fd = -1;
@@ -356,17 +371,22 @@ void alloy__dbg_heap_destroy(alloy__debug_heap *h, bool release_live) {
 
 /* ---- allocation -------------------------------------------------------------------- */
 
+/* The stack of the call into the debug heap (entry frame from), or 0 when the call comes from
+ * inside alloy's own code (inside > 0: no recursion into the unwinder, which may allocate). */
+static uint32_t caller_stack(alloy__debug_heap *h, const void *from) {
+    dbg_thread *t = &alloy__dbg_self;
+    if (t->inside != 0) return 0;
+    t->inside++;
+    uint32_t stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder, from);
+    t->inside--;
+    return stack;
+}
+
 void *alloy__dbg_alloc(alloy__debug_heap *h, size_t size, size_t align, bool zero,
                        const void *from) {
-    dbg_thread *t = &alloy__dbg_self;
     uint32_t tid = alloy__dbg_tid();
-    bool internal = t->inside > 0;
-    uint32_t stack = 0;
-    if (!internal) {
-        t->inside++;
-        stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder, from);
-        t->inside--;
-    }
+    bool internal = alloy__dbg_self.inside > 0;
+    uint32_t stack = caller_stack(h, from);
     size_t a = eff_align(align);
     uintptr_t user;
     uint32_t slot = 0;
@@ -390,9 +410,9 @@ void *alloy__dbg_alloc(alloy__debug_heap *h, size_t size, size_t align, bool zer
         size_t total = outer_size(size, a);
         outer = h->parent.alloc(h->parent.ctx, total, a);
         if (ALLOY_UNLIKELY(outer == NULL)) return NULL;
-        user = (uintptr_t)outer + front_of(a);
-        memset(outer, DBG_PAT_RZ, front_of(a));
-        memset((unsigned char *)user + size, DBG_PAT_RZ, total - front_of(a) - size);
+        user = (uintptr_t)outer + eff_align(a);
+        memset(outer, DBG_PAT_RZ, eff_align(a));
+        memset((unsigned char *)user + size, DBG_PAT_RZ, total - eff_align(a) - size);
         if (zero) memset((void *)user, 0, size);
     }
     dbg_shard *s = my_shard(h);
@@ -447,7 +467,7 @@ static void containing_one(dbg_rec *r, void *arg) {
     containing_q *q = arg;
     if (q->found != NULL) return;
     bool guarded = (r->flags & RECF_GUARDED) != 0;
-    uintptr_t lo = r->user - (guarded ? 0 : front_of(rec_align(r)));
+    uintptr_t lo = r->user - (guarded ? 0 : eff_align(rec_align(r)));
     uintptr_t hi = r->user + r->size + (guarded ? 0 : 8);
     if (q->addr >= lo && q->addr < hi) q->found = r;
 }
@@ -460,18 +480,8 @@ bool alloy__dbg_find_containing(alloy__debug_heap *h, uintptr_t addr, dbg_rec *o
 }
 
 static bool on_this_stack(uintptr_t p) {
-    pthread_attr_t attr;
-    void *lo;
-    size_t len;
-    bool on = false;
-    alloy__dbg_self.inside++;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        if (pthread_attr_getstack(&attr, &lo, &len) == 0)
-            on = p >= (uintptr_t)lo && p < (uintptr_t)lo + len;
-        pthread_attr_destroy(&attr);
-    }
-    alloy__dbg_self.inside--;
-    return on;
+    uintptr_t lo, hi;
+    return alloy__dbg_stack_bounds(&lo, &hi) && p >= lo && p < hi;
 }
 
 /* Report a free (or realloc) of p that is no live block of h. Returns true to go on. */
@@ -567,18 +577,7 @@ static bool free_common(alloy__debug_heap *h, void *ptr, size_t size, size_t ali
         pd.p[0].e.given_size = size;
         pd.p[0].e.given_align = align;
     }
-    if (!(r->flags & RECF_REPORTED)) {
-        bool under = false;
-        uintptr_t bad = (r->flags & RECF_GUARDED)
-                            ? alloy__dbg_guard_check(h->guard, r->user, r->size)
-                            : check_guards(r, &under);
-        if (bad != 0) {
-            if (r->flags & RECF_GUARDED) under = bad < r->user;
-            add_problem(&pd, under ? ALLOY_DEBUG_UNDERFLOW : ALLOY_DEBUG_OVERFLOW, r, bad,
-                        under ? "a guard byte before the block changed"
-                              : "a guard byte after the block changed");
-        }
-    }
+    if (!(r->flags & RECF_REPORTED)) (void)check_live(h, r, &pd);
     /* Claim the block: of two racing frees, exactly one gets here. */
     uint8_t expected = REC_LIVE;
     if (!__atomic_compare_exchange_n(&r->state, &expected, REC_FREEING, false, __ATOMIC_ACQ_REL,
@@ -606,10 +605,8 @@ static bool free_common(alloy__debug_heap *h, void *ptr, size_t size, size_t ali
         dbg_lock_drop(&s->lock);
         return true;
     }
-    bool quarantine = h->q_per_thread != 0 && !(r->flags & RECF_INTERNAL);
-    if (quarantine)
-        memset((void *)r->user, DBG_PAT_FREE,
-               r->size < h->opt.fill_bytes ? r->size : h->opt.fill_bytes);
+    bool quarantine = h->opt.quarantine_bytes != 0 && !(r->flags & RECF_INTERNAL);
+    if (quarantine) memset((void *)r->user, DBG_PAT_FREE, fill_len(h, r));
     dbg_lock_take(&s->lock);
     s->live_bytes -= (int64_t)r->size;
     s->live_count--;
@@ -628,7 +625,7 @@ static bool free_common(alloy__debug_heap *h, void *ptr, size_t size, size_t ali
     s->qtail = r;
     s->qbytes += outer_size(r->size, rec_align(r));
     s->qcount++;
-    while (s->qbytes > h->q_per_thread && s->qcount > 1) {
+    while (s->qbytes > h->opt.quarantine_bytes && s->qcount > 1) {
         dbg_rec *old = s->qhead;
         s->qhead = old->qnext;
         if (s->qhead == NULL) s->qtail = NULL;
@@ -639,7 +636,7 @@ static bool free_common(alloy__debug_heap *h, void *ptr, size_t size, size_t ali
     if (s->qhead != NULL) {
         /* The next block to leave is cold by then: start fetching what its check reads. */
         const char *next = (const char *)s->qhead->user;
-        size_t n = s->qhead->size < h->opt.fill_bytes ? s->qhead->size : h->opt.fill_bytes;
+        size_t n = fill_len(h, s->qhead);
         for (size_t off = 0; off < n; off += 64) __builtin_prefetch(next + off);
         if (s->qhead->qnext != NULL) __builtin_prefetch(s->qhead->qnext);
     }
@@ -661,15 +658,8 @@ static inline void prefetch_rec(alloy__debug_heap *h, uintptr_t p) {
 
 bool alloy__dbg_free_ex(alloy__debug_heap *h, void *p, size_t size, size_t align, unsigned claims,
                         const void *from) {
-    dbg_thread *t = &alloy__dbg_self;
-    uint32_t stack = 0;
     prefetch_rec(h, (uintptr_t)p);
-    if (t->inside == 0) {
-        t->inside++;
-        stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder, from);
-        t->inside--;
-    }
-    return free_common(h, p, size, align, claims, stack, "freed");
+    return free_common(h, p, size, align, claims, caller_stack(h, from), "freed");
 }
 
 void *alloy__dbg_realloc(alloy__debug_heap *h, void *p, size_t size, size_t new_size, size_t align,
@@ -677,14 +667,7 @@ void *alloy__dbg_realloc(alloy__debug_heap *h, void *p, size_t size, size_t new_
     dbg_rec *r = lookup(h, (uintptr_t)p);
     if (r == NULL || rec_state(r) != REC_LIVE) {
         /* Report it as the free path would, naming the realloc. */
-        dbg_thread *t = &alloy__dbg_self;
-        uint32_t stack = 0;
-        if (t->inside == 0) {
-            t->inside++;
-            stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder, from);
-            t->inside--;
-        }
-        free_common(h, p, 0, 0, 0, stack, "reallocated");
+        free_common(h, p, 0, 0, 0, caller_stack(h, from), "reallocated");
         return NULL;
     }
     size_t old = r->size;
@@ -702,25 +685,8 @@ static void check_one(dbg_rec *r, void *arg) {
     if (r->flags & RECF_REPORTED) return;
     uint8_t st = rec_state(r);
     alloy__debug_heap *h = pd->heap;
-    if (st == REC_LIVE) {
-        bool under = false;
-        uintptr_t bad = (r->flags & RECF_GUARDED)
-                            ? alloy__dbg_guard_check(h->guard, r->user, r->size)
-                            : check_guards(r, &under);
-        if (bad == 0) return;
-        if (r->flags & RECF_GUARDED) under = bad < r->user;
-        r->flags |= RECF_REPORTED;
-        add_problem(pd, under ? ALLOY_DEBUG_UNDERFLOW : ALLOY_DEBUG_OVERFLOW, r, bad,
-                    under ? "a guard byte before the block changed"
-                          : "a guard byte after the block changed");
-    } else if (st == REC_FREED) {
-        size_t n = r->size < h->opt.fill_bytes ? r->size : h->opt.fill_bytes;
-        const unsigned char *bad = find_not((const unsigned char *)r->user, n, DBG_PAT_FREE);
-        if (bad == NULL) return;
-        r->flags |= RECF_REPORTED;
-        add_problem(pd, ALLOY_DEBUG_USE_AFTER_FREE, r, (uintptr_t)bad,
-                    "a byte of the freed block changed while it was in quarantine");
-    }
+    bool ok = st == REC_LIVE ? check_live(h, r, pd) : st != REC_FREED || check_freed(h, r, pd);
+    if (!ok) r->flags |= RECF_REPORTED;
 }
 
 size_t alloy__dbg_check(alloy__debug_heap *h) {
@@ -733,11 +699,7 @@ size_t alloy__dbg_check(alloy__debug_heap *h) {
     alloy__dbg_unlock_all(h);
     size_t found = pd.n;
     if (pd.n != 0) {
-        dbg_thread *t = &alloy__dbg_self;
-        t->inside++;
-        uint32_t stack = alloy__dbg_stack(h->opt.stack_depth, h->opt.unwinder, NULL);
-        t->inside--;
-        flush_problems(h, &pd, stack, "found by a check at");
+        flush_problems(h, &pd, caller_stack(h, NULL), "found by a check at");
     }
     return found;
 }

@@ -41,17 +41,26 @@ static thread_entry *threads;
 static uint32_t nthreads;
 static dbg_lock threads_lock;
 
-void alloy__dbg_thread_register(void) {
+bool alloy__dbg_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
     pthread_attr_t attr;
-    void *lo = NULL;
+    void *base = NULL;
     size_t len = 0;
-    alloy__dbg_self.inside++;
+    bool ok = false;
+    alloy__dbg_self.inside++; /* glibc may allocate here */
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &lo, &len);
+        ok = pthread_attr_getstack(&attr, &base, &len) == 0 && base != NULL;
         pthread_attr_destroy(&attr);
     }
     alloy__dbg_self.inside--;
-    alloy__dbg_self.stack_hi = lo != NULL ? (uintptr_t)lo + len : 0;
+    *lo = ok ? (uintptr_t)base : 0;
+    *hi = ok ? (uintptr_t)base + len : 0;
+    return ok;
+}
+
+void alloy__dbg_thread_register(void) {
+    uintptr_t lo, hi;
+    alloy__dbg_stack_bounds(&lo, &hi);
+    alloy__dbg_self.stack_hi = hi;
     dbg_lock_take(&threads_lock);
     if (threads == NULL) threads = alloy__dbg_pages(MAX_THREADS * sizeof *threads);
     if (threads != NULL) {
@@ -64,7 +73,7 @@ void alloy__dbg_thread_register(void) {
                 break;
             }
         if (slot < MAX_THREADS) {
-            threads[slot] = (thread_entry){alloy__dbg_self.tid, (uintptr_t)lo, (uintptr_t)lo + len};
+            threads[slot] = (thread_entry){alloy__dbg_self.tid, lo, hi};
             if (slot == nthreads) nthreads++;
         }
     }
@@ -187,14 +196,8 @@ static void scan_current_thread(live_set *ls, const void *regs, size_t nregs, ui
 }
 
 static uintptr_t current_stack_hi(void) {
-    pthread_attr_t attr;
-    void *lo;
-    size_t len;
-    uintptr_t hi = 0;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        if (pthread_attr_getstack(&attr, &lo, &len) == 0) hi = (uintptr_t)lo + len;
-        pthread_attr_destroy(&attr);
-    }
+    uintptr_t lo, hi;
+    alloy__dbg_stack_bounds(&lo, &hi);
     return hi;
 }
 

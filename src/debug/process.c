@@ -291,8 +291,8 @@ void alloy__debug_wrap(alloy__backend *be) {
     H->process = true;
     alloy__dbg_process.heap = H;
     const char *only = getenv("ALLOY_DEBUG_GUARD_ONLY");
-    if (only != NULL && strcmp(only, "1") == 0 && H->guard != NULL) {
-        H->guard_only = true;
+    H->guard_only = only != NULL && strcmp(only, "1") == 0 && H->guard != NULL;
+    if (H->guard_only) {
         be->malloc = s_malloc;
         be->calloc = s_calloc;
         be->realloc = s_realloc;
@@ -302,24 +302,19 @@ void alloy__debug_wrap(alloy__backend *be) {
         be->realloc_aligned = s_realloc_aligned;
         be->free_aligned_sized = s_free_aligned_sized;
         be->usable_size = s_usable_size;
-        be->collect = d_collect;
-        be->classes = NULL;
-        be->glibc_chunks = false;
-        atexit(at_exit);
-        pthread_atfork(before_fork, after_fork, after_fork);
-        return;
+    } else {
+        be->malloc = d_malloc;
+        be->calloc = d_calloc;
+        be->realloc = d_realloc;
+        be->free = d_free;
+        be->free_sized = d_free_sized;
+        be->malloc_aligned = d_malloc_aligned;
+        be->realloc_aligned = d_realloc_aligned;
+        be->free_aligned_sized = d_free_aligned_sized;
+        be->usable_size = d_usable_size;
     }
-    be->malloc = d_malloc;
-    be->calloc = d_calloc;
-    be->realloc = d_realloc;
-    be->free = d_free;
-    be->free_sized = d_free_sized;
-    be->malloc_aligned = d_malloc_aligned;
-    be->realloc_aligned = d_realloc_aligned;
-    be->free_aligned_sized = d_free_aligned_sized;
-    be->usable_size = d_usable_size;
     be->collect = d_collect;
-    be->classes = NULL;       /* usable size is the requested size, not a class */
+    be->classes = NULL;       /* usable size is the requested size for our blocks, not a class */
     be->glibc_chunks = false; /* no chunk header before our blocks */
     atexit(at_exit);
     pthread_atfork(before_fork, after_fork, after_fork);

@@ -246,6 +246,10 @@ static void describe(out *o, const dbg_problem *p) {
     if (e->detail != NULL) out_fmt(o, "  %s\n", e->detail);
 }
 
+/* Reports are rare: one buffer, one report at a time. */
+static out report_out;
+static dbg_lock report_lock;
+
 alloy_debug_action alloy__dbg_report(alloy__debug_heap *h, dbg_problem *p) {
     alloy__dbg_self.inside++;
     __atomic_fetch_add(&h->errors, 1, __ATOMIC_RELAXED);
@@ -254,45 +258,44 @@ alloy_debug_action alloy__dbg_report(alloy__debug_heap *h, dbg_problem *p) {
     shown st[4];
     size_t ns = stacks_of(p, st);
 
-    static out o; /* reports are rare; serialize them */
-    static dbg_lock lock;
-    dbg_lock_take(&lock);
-    o.fd = STDERR_FILENO;
-    o.n = 0;
-    out_fmt(&o, "=================================================================\n");
-    out_fmt(&o, "==%ld==ERROR: alloy debug (%s): %s", pid, h->name, p->e.name);
+    out *const o = &report_out;
+    dbg_lock_take(&report_lock);
+    o->fd = STDERR_FILENO;
+    o->n = 0;
+    out_fmt(o, "=================================================================\n");
+    out_fmt(o, "==%ld==ERROR: alloy debug (%s): %s", pid, h->name, p->e.name);
     if (p->e.kind == ALLOY_DEBUG_INVALID_FREE)
-        out_fmt(&o, " of %p", p->e.ptr);
+        out_fmt(o, " of %p", p->e.ptr);
     else
-        out_fmt(&o, " on a %zu-byte block at %p", p->e.size, p->e.ptr);
-    out_fmt(&o, " (thread %u)\n", p->now_tid);
-    describe(&o, p);
-    for (size_t i = 0; i < ns; i++) text_stack(&o, st[i].title, st[i].stack, st[i].tid);
-    out_fmt(&o, "==%ld==SUMMARY: alloy debug: %s (%zu-byte block)\n", pid, p->e.name, p->e.size);
-    out_flush(&o);
+        out_fmt(o, " on a %zu-byte block at %p", p->e.size, p->e.ptr);
+    out_fmt(o, " (thread %u)\n", p->now_tid);
+    describe(o, p);
+    for (size_t i = 0; i < ns; i++) text_stack(o, st[i].title, st[i].stack, st[i].tid);
+    out_fmt(o, "==%ld==SUMMARY: alloy debug: %s (%zu-byte block)\n", pid, p->e.name, p->e.size);
+    out_flush(o);
 
     if (h->json_fd >= 0) {
-        o.fd = h->json_fd;
-        out_str(&o, "{\"kind\":");
-        out_json_str(&o, p->e.name);
-        out_fmt(&o, ",\"pid\":%ld,\"allocator\":", pid);
-        out_json_str(&o, h->name);
-        out_fmt(&o, ",\"ptr\":\"%p\",\"size\":%zu,\"align\":%zu", p->e.ptr, p->e.size, p->e.align);
+        o->fd = h->json_fd;
+        out_str(o, "{\"kind\":");
+        out_json_str(o, p->e.name);
+        out_fmt(o, ",\"pid\":%ld,\"allocator\":", pid);
+        out_json_str(o, h->name);
+        out_fmt(o, ",\"ptr\":\"%p\",\"size\":%zu,\"align\":%zu", p->e.ptr, p->e.size, p->e.align);
         if (p->e.kind == ALLOY_DEBUG_SIZE_MISMATCH || p->e.kind == ALLOY_DEBUG_ALIGN_MISMATCH)
-            out_fmt(&o, ",\"freed_size\":%zu,\"freed_align\":%zu", p->e.given_size,
+            out_fmt(o, ",\"freed_size\":%zu,\"freed_align\":%zu", p->e.given_size,
                     p->e.given_align);
-        if (p->e.addr != NULL) out_fmt(&o, ",\"addr\":\"%p\"", p->e.addr);
-        out_str(&o, ",\"detail\":");
-        out_json_str(&o, p->e.detail);
-        out_fmt(&o, ",\"thread\":%u,\"stacks\":[", p->now_tid);
+        if (p->e.addr != NULL) out_fmt(o, ",\"addr\":\"%p\"", p->e.addr);
+        out_str(o, ",\"detail\":");
+        out_json_str(o, p->e.detail);
+        out_fmt(o, ",\"thread\":%u,\"stacks\":[", p->now_tid);
         for (size_t i = 0; i < ns; i++) {
-            if (i) out_str(&o, ",");
-            json_stack(&o, st[i].title, st[i].stack, st[i].tid);
+            if (i) out_str(o, ",");
+            json_stack(o, st[i].title, st[i].stack, st[i].tid);
         }
-        out_str(&o, "]}\n");
-        out_flush(&o);
+        out_str(o, "]}\n");
+        out_flush(o);
     }
-    dbg_lock_drop(&lock);
+    dbg_lock_drop(&report_lock);
 
     alloy_debug_handler *fn = __atomic_load_n(&h->on_error, __ATOMIC_ACQUIRE);
     alloy_debug_action act = fn != NULL
@@ -326,56 +329,58 @@ void alloy__dbg_report_leaks(alloy__debug_heap *h, dbg_leak_site *sites, size_t 
         blocks += sites[i].blocks;
         bytes += sites[i].bytes;
     }
-    static out o;
-    o.fd = STDERR_FILENO;
-    o.n = 0;
     if (n == 0) {
         alloy__dbg_self.inside--;
         return;
     }
-    out_fmt(&o, "=================================================================\n");
-    out_fmt(&o,
+    out *const o = &report_out;
+    dbg_lock_take(&report_lock);
+    o->fd = STDERR_FILENO;
+    o->n = 0;
+    out_fmt(o, "=================================================================\n");
+    out_fmt(o,
             "==%ld==LEAKS: alloy debug (%s): %llu leaked blocks, %llu bytes, from %zu "
             "allocation sites %s\n",
             pid, h->name, (unsigned long long)blocks, (unsigned long long)bytes, n, when);
-    if (rule != NULL) out_fmt(&o, "  rule: %s\n", rule);
+    if (rule != NULL) out_fmt(o, "  rule: %s\n", rule);
     for (size_t i = 0; i < n; i++) {
         dbg_leak_site *s = &sites[i];
-        out_fmt(&o, "-- leak: %llu block%s, %llu bytes (", (unsigned long long)s->blocks,
+        out_fmt(o, "-- leak: %llu block%s, %llu bytes (", (unsigned long long)s->blocks,
                 s->blocks == 1 ? "" : "s", (unsigned long long)s->bytes);
         if (s->min_size == s->max_size)
-            out_fmt(&o, "%zu bytes each)", s->min_size);
+            out_fmt(o, "%zu bytes each)", s->min_size);
         else
-            out_fmt(&o, "%zu to %zu bytes)", s->min_size, s->max_size);
-        out_str(&o, ",");
-        text_stack(&o, "allocated at", s->stack, s->tid);
+            out_fmt(o, "%zu to %zu bytes)", s->min_size, s->max_size);
+        out_str(o, ",");
+        text_stack(o, "allocated at", s->stack, s->tid);
     }
-    out_fmt(&o, "==%ld==SUMMARY: alloy debug: %llu bytes leaked in %llu blocks\n", pid,
+    out_fmt(o, "==%ld==SUMMARY: alloy debug: %llu bytes leaked in %llu blocks\n", pid,
             (unsigned long long)bytes, (unsigned long long)blocks);
-    out_flush(&o);
+    out_flush(o);
     if (h->json_fd >= 0) {
-        o.fd = h->json_fd;
+        o->fd = h->json_fd;
         for (size_t i = 0; i < n; i++) {
             dbg_leak_site *s = &sites[i];
-            out_fmt(&o, "{\"kind\":\"leak\",\"pid\":%ld,\"allocator\":", pid);
-            out_json_str(&o, h->name);
-            out_fmt(&o, ",\"blocks\":%llu,\"bytes\":%llu,\"min_size\":%zu,\"max_size\":%zu,",
+            out_fmt(o, "{\"kind\":\"leak\",\"pid\":%ld,\"allocator\":", pid);
+            out_json_str(o, h->name);
+            out_fmt(o, ",\"blocks\":%llu,\"bytes\":%llu,\"min_size\":%zu,\"max_size\":%zu,",
                     (unsigned long long)s->blocks, (unsigned long long)s->bytes, s->min_size,
                     s->max_size);
-            out_str(&o, "\"stacks\":[");
-            json_stack(&o, "allocated at", s->stack, s->tid);
-            out_str(&o, "]}\n");
+            out_str(o, "\"stacks\":[");
+            json_stack(o, "allocated at", s->stack, s->tid);
+            out_str(o, "]}\n");
         }
-        out_fmt(&o,
+        out_fmt(o,
                 "{\"kind\":\"leak-summary\",\"pid\":%ld,\"blocks\":%llu,\"bytes\":%llu,"
                 "\"sites\":%zu,\"when\":",
                 pid, (unsigned long long)blocks, (unsigned long long)bytes, n);
-        out_json_str(&o, when);
-        out_str(&o, ",\"rule\":");
-        out_json_str(&o, rule);
-        out_str(&o, "}\n");
-        out_flush(&o);
+        out_json_str(o, when);
+        out_str(o, ",\"rule\":");
+        out_json_str(o, rule);
+        out_str(o, "}\n");
+        out_flush(o);
     }
+    dbg_lock_drop(&report_lock);
     alloy_debug_handler *fn = __atomic_load_n(&h->on_error, __ATOMIC_ACQUIRE);
     if (fn != NULL) {
         for (size_t i = 0; i < n; i++) {

@@ -272,8 +272,8 @@ __attribute__((noinline)) static size_t learn_walk(void **pcs, size_t max, const
     if (ul.getcontext(&uc) != 0 || ul.init_local(&c, &uc) != 0) return 0;
     /* Up to our caller's caller, where fast_walk's list starts too. */
     if (ul.step(&c) <= 0 || ul.step(&c) <= 0) return 0;
-    bool other_reg = false;
-    uintptr_t home = rbp_home(&c, &other_reg);
+    bool unused_other_reg = false;
+    uintptr_t home = rbp_home(&c, &unused_other_reg);
     size_t n = 0;
     while (n < max) {
         unw_word_t ip = 0, sp = 0, sp2 = 0;
@@ -314,9 +314,7 @@ __attribute__((noinline)) static size_t learn_walk(void **pcs, size_t max, const
                                  ((uint64_t)(uint32_t)cfa << 8) | R_SP);
         }
         home = caller_home;
-        other_reg = caller_other_reg;
     }
-    (void)other_reg;
     return n;
 }
 
@@ -373,11 +371,6 @@ alloy_debug_unwinder alloy__dbg_unwinder_resolve(alloy_debug_unwinder u) {
     return u;
 }
 
-void alloy__dbg_self_range(uintptr_t *lo, uintptr_t *hi) {
-    *lo = self_lo;
-    *hi = self_hi;
-}
-
 /* Frame-pointer walk: each frame holds {saved fp, return address}. Stops at a
  * frame pointer that does not move up the stack by less than 1 MiB. */
 __attribute__((noinline)) static size_t fp_walk(void **pcs, size_t max) {
@@ -395,31 +388,33 @@ __attribute__((noinline)) static size_t fp_walk(void **pcs, size_t max) {
     return n;
 }
 
+/* Up to want return addresses with unwinder how, from the caller of this function's caller
+ * (or, for the hybrid walk with from, of from's function). Always inlined into its two
+ * callers, so the frames each skips are the same as without it. */
+static inline __attribute__((always_inline)) size_t
+unwind(void **buf, size_t want, alloy_debug_unwinder how, const void *from) {
+    int r;
+    switch (how) {
+    case ALLOY_DEBUG_UNWIND_LIBUNWIND:
+        r = unw_bt(buf, (int)want);
+        return r > 0 ? (size_t)r : 0;
+    case ALLOY_DEBUG_UNWIND_BACKTRACE:
+        r = backtrace(buf, (int)want);
+        return r > 0 ? (size_t)r : 0;
+    case ALLOY_DEBUG_UNWIND_FP:
+        return fp_walk(buf, want);
+    case ALLOY_DEBUG_UNWIND_HYBRID:
+        return hybrid_capture(buf, want, from);
+    default:
+        return 0;
+    }
+}
+
 __attribute__((noinline)) size_t alloy__dbg_capture(void **pcs, size_t max,
                                                     alloy_debug_unwinder how, const void *from) {
     void *buf[DBG_MAX_FRAMES + 16];
     size_t want = max + 16 > sizeof buf / sizeof buf[0] ? sizeof buf / sizeof buf[0] : max + 16;
-    size_t n = 0;
-    switch (how) {
-    case ALLOY_DEBUG_UNWIND_LIBUNWIND: {
-        int r = unw_bt(buf, (int)want);
-        n = r > 0 ? (size_t)r : 0;
-        break;
-    }
-    case ALLOY_DEBUG_UNWIND_BACKTRACE: {
-        int r = backtrace(buf, (int)want);
-        n = r > 0 ? (size_t)r : 0;
-        break;
-    }
-    case ALLOY_DEBUG_UNWIND_FP:
-        n = fp_walk(buf, want);
-        break;
-    case ALLOY_DEBUG_UNWIND_HYBRID:
-        n = hybrid_capture(buf, want, from);
-        break;
-    default:
-        return 0;
-    }
+    size_t n = unwind(buf, want, how, from);
     size_t skip = 0;
     /* Drop this function's own frame and every leading frame inside alloy. */
     while (skip < n && (uintptr_t)buf[skip] >= self_lo && (uintptr_t)buf[skip] < self_hi) skip++;
@@ -433,26 +428,9 @@ size_t alloy_debug_backtrace(void **pcs, size_t max, alloy_debug_unwinder how) {
     how = alloy__dbg_unwinder_resolve(how);
     void *buf[DBG_MAX_FRAMES + 16];
     size_t want = max + 1 > sizeof buf / sizeof buf[0] ? sizeof buf / sizeof buf[0] : max + 1;
-    size_t n = 0;
-    switch (how) {
-    case ALLOY_DEBUG_UNWIND_LIBUNWIND:
-        n = (size_t)unw_bt(buf, (int)want);
-        break;
-    case ALLOY_DEBUG_UNWIND_BACKTRACE:
-        n = (size_t)backtrace(buf, (int)want);
-        break;
-    case ALLOY_DEBUG_UNWIND_FP:
-        n = fp_walk(buf, want);
-        break;
-    case ALLOY_DEBUG_UNWIND_HYBRID:
-        n = hybrid_capture(buf, want, NULL);
-        break;
-    default:
-        return 0;
-    }
+    size_t n = unwind(buf, want, how, NULL);
     /* Drop our own frame (the first); the caller's is next. */
     if (n == 0) return 0;
-
     memcpy(pcs, buf + 1, (n - 1) * sizeof *pcs);
     return n - 1;
 }

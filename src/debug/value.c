@@ -78,8 +78,6 @@ size_t alloy_debug_report(alloy_debug *d, alloy_debug_summary *out) {
 
 void alloy_debug_summarize(alloy_debug *d, alloy_debug_summary *out) {
     alloy__dbg_summarize(d->heap, out);
-    alloy_debug_summary leaks;
-    (void)leaks;
 }
 
 size_t alloy_debug_deinit(alloy_debug *d) {
