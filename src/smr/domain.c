@@ -281,12 +281,9 @@ void alloy_smr_destroy(alloy_smr *d) {
     }
     d->recs = NULL;
     pthread_mutex_unlock(&d->lock);
-    smr_block *list = alloy__smr_orphans_take(d, true);
-    for (smr_block *b = list, *n; b != NULL; b = n) {
-        n = b->next;
-        __atomic_fetch_add(&d->freed_other, alloy__smr_free_entries(NULL, b), __ATOMIC_RELAXED);
-        alloy__smr_block_recycle(NULL, b);
-    }
+    __atomic_fetch_add(&d->freed_other,
+                       alloy__smr_free_list(NULL, alloy__smr_orphans_take(d, true)),
+                       __ATOMIC_RELAXED);
     for (smr_chunk *c = d->chunks, *n; c != NULL; c = n) {
         n = c->next;
         alloy_free_aligned_sized(c, sizeof *c, ALLOY_CACHE_LINE);

@@ -21,7 +21,7 @@
 
 size_t alloy_smr_node_footprint(const alloy_smr *d, size_t size) {
     if (size > SIZE_MAX - 2 * ALLOY_CACHE_LINE) return 0;
-    return smr_footprint(d->head.scheme, size);
+    return alloy__smr_footprint(d->head.scheme, size);
 }
 
 /* IBR: stamp the birth era past the caller's bytes; advance the era every
@@ -40,7 +40,7 @@ void *alloy_smr_node_alloc(alloy_smr *d, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t foot = smr_footprint(d->head.scheme, size);
+    size_t foot = alloy__smr_footprint(d->head.scheme, size);
     /* EBR needs no record to allocate: the cache is used only by a thread that has already
      * joined d (as the last domain it used), so an allocate-only thread never joins. IBR
      * joins: the era advances with each thread's allocations. */
@@ -58,7 +58,7 @@ void *alloy_smr_node_alloc(alloy_smr *d, size_t size) {
 
 void alloy_smr_node_free(alloy_smr *d, void *node, size_t size) {
     if (node == NULL) return;
-    size_t foot = smr_footprint(d->head.scheme, size);
+    size_t foot = alloy__smr_footprint(d->head.scheme, size);
     /* Into this thread's cache if d is the domain it used last (free never joins). */
     if (alloy__smr_tc.serial == d->head.serial && smr_node_keep(smr_self(d), node, foot)) return;
     alloy_free_aligned_sized(node, foot, ALLOY_CACHE_LINE);

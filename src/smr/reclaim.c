@@ -30,18 +30,18 @@
 
 /* ---- freeing ------------------------------------------------------------------- */
 
-size_t alloy__smr_free_entries(smr_rec *r, smr_block *b) {
+static size_t free_entries(smr_rec *r, smr_block *b) {
     uint32_t first = __atomic_load_n(&b->first, __ATOMIC_RELAXED);
     uint32_t count = __atomic_load_n(&b->count, __ATOMIC_ACQUIRE);
     for (uint32_t i = first; i < count; i++) smr_entry_free(r, &b->e[i]);
     return count > first ? count - first : 0;
 }
 
-static size_t free_list(smr_rec *r, smr_block *list) {
+size_t alloy__smr_free_list(smr_rec *r, smr_block *list) {
     size_t n = 0;
     for (smr_block *b = list, *next; b != NULL; b = next) {
         next = b->next;
-        n += alloy__smr_free_entries(r, b);
+        n += free_entries(r, b);
         alloy__smr_block_recycle(r, b);
     }
     return n;
@@ -56,8 +56,8 @@ static void busy_end(smr_rec *r) {
 
 /* Destroy: free every entry of r. Under d->lock; nothing else runs. */
 size_t alloy__smr_free_all_locked(alloy_smr *d, smr_rec *r) {
-    size_t n = free_list(NULL, r->sealed);
-    n += alloy__smr_free_entries(NULL, r->hot.cur);
+    size_t n = alloy__smr_free_list(NULL, r->sealed);
+    n += free_entries(NULL, r->hot.cur);
     alloy__smr_block_recycle(NULL, r->hot.cur);
     r->sealed = r->hot.cur = NULL;
     __atomic_fetch_add(&d->freed_other, n, __ATOMIC_RELAXED);
@@ -100,6 +100,14 @@ static void adopt_orphans(smr_rec *r, bool wait) {
 
 /* ---- EBR ------------------------------------------------------------------------ */
 
+/* Owner: this thread has seen epoch clock: its scan restarts, its budget refills. */
+static void ebr_epoch_start(smr_rec *r, uint64_t clock) {
+    r->seen = clock;
+    r->scan_chunk = r->d->chunks;
+    r->scan_idx = 0;
+    r->hot.budget = ALLOY_SMR_EBR_EPOCH_RETIRES;
+}
+
 /* Owner: free the sealed blocks two epochs old. */
 static size_t ebr_reclaim(smr_rec *r, uint64_t clock) {
     smr_block *dead = NULL;
@@ -117,7 +125,7 @@ static size_t ebr_reclaim(smr_rec *r, uint64_t clock) {
     if (dead != NULL) busy_begin(r);
     pthread_mutex_unlock(&r->lock);
     if (dead == NULL) return 0;
-    size_t n = free_list(r, dead);
+    size_t n = alloy__smr_free_list(r, dead);
     SMR_RELAXED_ADD(r->freed, n);
     busy_end(r);
     return n;
@@ -266,10 +274,7 @@ void alloy__smr_retire_work(alloy_smr *d, uint64_t clock) {
     r->working = true;
     if (r->hot.scheme == ALLOY_SMR_EBR) {
         if (clock != r->seen) {
-            r->seen = clock;
-            r->scan_chunk = d->chunks;
-            r->scan_idx = 0;
-            r->hot.budget = ALLOY_SMR_EBR_EPOCH_RETIRES;
+            ebr_epoch_start(r, clock);
             adopt_orphans(r, false);
             ebr_reclaim(r, clock);
         } else {
@@ -309,7 +314,7 @@ void alloy__smr_retire_slow(alloy_smr *d, const smr_entry *e) {
  * freeing other threads' entries, destroy); owners recycle in smr_entry_free. */
 void alloy__smr_node_free_fn(void *ctx, void *p, size_t size) {
     const alloy_smr *d = ctx;
-    alloy_free_aligned_sized(p, smr_footprint(d->head.scheme, size), ALLOY_CACHE_LINE);
+    alloy_free_aligned_sized(p, alloy__smr_footprint(d->head.scheme, size), ALLOY_CACHE_LINE);
 }
 
 static size_t poll_work(smr_rec *r, alloy_smr *d);
@@ -333,10 +338,7 @@ static size_t poll_work(smr_rec *r, alloy_smr *d) {
     pthread_mutex_lock(&r->lock);
     seal_locked(r);
     pthread_mutex_unlock(&r->lock);
-    r->seen = clock;
-    r->scan_chunk = d->chunks;
-    r->scan_idx = 0;
-    r->hot.budget = ALLOY_SMR_EBR_EPOCH_RETIRES;
+    ebr_epoch_start(r, clock);
     return ebr_reclaim(r, clock);
 }
 
@@ -348,7 +350,6 @@ typedef struct take_ctx {
     bool ibr;
     uint64_t limit; /* EBR: retire + 2 <= limit; IBR: retire < limit */
     smr_block *out;
-    size_t n;
 } take_ctx;
 
 static inline bool take_ok(const take_ctx *t, const smr_entry *e) {
@@ -362,7 +363,6 @@ static void take_put(take_ctx *t, const smr_entry *e) {
         t->out = b;
     }
     t->out->e[t->out->count++] = *e;
-    t->n++;
 }
 
 /* Sealed blocks: compact in place. */
@@ -399,15 +399,8 @@ static void take_cur(take_ctx *t, smr_block *b) {
 }
 
 static size_t take_free(take_ctx *t) {
-    size_t n = 0;
-    for (smr_block *b = t->out, *next; b != NULL; b = next) {
-        next = b->next;
-        for (uint32_t i = 0; i < b->count; i++) b->e[i].fn(b->e[i].ctx, b->e[i].p, b->e[i].size);
-        n += b->count;
-        alloy__smr_block_recycle(NULL, b);
-    }
+    size_t n = alloy__smr_free_list(NULL, t->out);
     t->out = NULL;
-    t->n = 0;
     return n;
 }
 

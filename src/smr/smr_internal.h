@@ -98,13 +98,6 @@ static inline smr_rec *smr_self(alloy_smr *d) {
     return (smr_rec *)alloy__smr_self(d);
 }
 
-/* Bytes a node of size takes (no overflow check: callers checked at allocation). */
-static inline size_t smr_footprint(uint32_t scheme, size_t size) {
-    size_t s = size + (scheme == ALLOY_SMR_IBR ? sizeof(uint64_t) : 0);
-    if (s == 0) s = 1;
-    return (s + ALLOY_CACHE_LINE - 1) & ~(size_t)(ALLOY_CACHE_LINE - 1);
-}
-
 /* Freed nodes a thread keeps for its next node allocations: at most
  * SMR_NODE_CACHE_BYTES, of one footprint up to SMR_NODE_CACHE_FOOT. */
 #define SMR_NODE_CACHE_BYTES (64u * 1024u)
@@ -129,7 +122,7 @@ static inline bool smr_node_keep(smr_rec *r, void *p, size_t foot) {
  * is the owner, or NULL when another thread frees). A retired NULL is passed on. */
 static inline void smr_entry_free(smr_rec *r, const smr_entry *e) {
     if (r != NULL && e->fn == alloy__smr_node_free_fn && e->ctx == (void *)r->d && e->p != NULL &&
-        smr_node_keep(r, e->p, smr_footprint(r->hot.scheme, e->size)))
+        smr_node_keep(r, e->p, alloy__smr_footprint(r->hot.scheme, e->size)))
         return;
     e->fn(e->ctx, e->p, e->size);
 }
@@ -152,7 +145,8 @@ ALLOY_HIDDEN void alloy__smr_orphans_push(alloy_smr *d, smr_block *list);
 ALLOY_HIDDEN smr_block *alloy__smr_orphans_take(alloy_smr *d, bool wait);
 
 /* reclaim.c */
-ALLOY_HIDDEN size_t alloy__smr_free_entries(smr_rec *r, smr_block *b);
+/* Free every entry of a list of blocks and recycle the blocks (into r's spares if r). */
+ALLOY_HIDDEN size_t alloy__smr_free_list(smr_rec *r, smr_block *list);
 ALLOY_HIDDEN size_t alloy__smr_free_all_locked(alloy_smr *d, smr_rec *r);
 
 #endif /* ALLOY_SMR_INTERNAL_H */
