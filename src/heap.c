@@ -74,14 +74,18 @@ void *alloy_malloc_aligned(size_t size, size_t align) {
 /* alloy_free_sized counts a small block by its size class, so every live small
  * block must have exactly its class's usable size. malloc guarantees that; a
  * realloc that shrank a block in place (mimalloc keeps it when shrinking by less
- * than half) does not, so such a block moves to a fresh one of its class. */
-void *alloy__keep_class(void *q, size_t size) {
+ * than half) does not, so such a block moves to a fresh one of its class.
+ * *usable gets the returned block's usable size, for the caller to count. */
+void *alloy__keep_class(void *q, size_t size, size_t *usable) {
+    *usable = alloy__usable(&alloy__be, q);
     if (alloy__be.classes == NULL || size > ALLOY__CLASS_MAX) return q;
-    if (alloy__usable(&alloy__be, q) == alloy__be.classes[(size + 7) >> 3]) return q;
+    size_t want = alloy__be.classes[(size + 7) >> 3];
+    if (*usable == want) return q;
     void *r = alloy__be.malloc(size);
     if (r == NULL) return q; /* keep the larger block; it is still a valid result */
     memcpy(r, q, size);
     alloy__be.free(q);
+    *usable = want;
     return r;
 }
 #endif
@@ -95,10 +99,11 @@ void *alloy_realloc(void *p, size_t size) {
     void *q = alloy__be.realloc(p, size + (size == 0));
     if (ALLOY_UNLIKELY(q == NULL)) return alloy__fail(ENOMEM, ENOMEM);
 #if ALLOY_STATS
-    q = alloy__keep_class(q, size);
+    size_t now;
+    q = alloy__keep_class(q, size, &now);
 #endif
     ALLOY__COUNT_FREE(old);
-    ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));
+    ALLOY__COUNT_ALLOC(now);
     ALLOY__NEW_MEMORY(q);
     return q;
 }

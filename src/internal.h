@@ -167,7 +167,7 @@ __attribute__((no_sanitize("address"))) static inline size_t alloy__usable(const
 #if ALLOY_STATS
 /* After a realloc to size: q itself, or a fresh block of size's class holding
  * q's bytes, so that a sized free of size counts exactly what was counted. */
-ALLOY_HIDDEN void *alloy__keep_class(void *q, size_t size);
+ALLOY_HIDDEN void *alloy__keep_class(void *q, size_t size, size_t *usable);
 #endif
 
 /* Usable size of p just returned for a request of n bytes. */
@@ -177,6 +177,14 @@ static inline size_t alloy__alloc_bytes(const alloy__backend *be, const void *p,
 }
 
 ALLOY_HIDDEN void alloy__stats_init(void);
+
+/* Pools: a block holds at least a free-list link and is aligned for it; the
+ * block size is rounded up to the alignment so consecutive blocks stay aligned. */
+static inline void alloy__pool_geometry(size_t *block_size, size_t *align) {
+    if (*align < _Alignof(alloy__pool_node)) *align = _Alignof(alloy__pool_node);
+    if (*block_size < sizeof(alloy__pool_node)) *block_size = sizeof(alloy__pool_node);
+    *block_size = (*block_size + *align - 1) & ~(*align - 1);
+}
 
 /* ---- ThreadSanitizer ------------------------------------------------------
  * The backends are not instrumented, so TSan cannot see that a block freed on

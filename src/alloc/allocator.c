@@ -100,10 +100,14 @@ static void *heap_remap(void *ctx, void *p, size_t size, size_t new_size, size_t
         return NULL;
     }
 #if ALLOY_STATS
-    if (align <= PLAIN_ALIGN) q = alloy__keep_class(q, new_size); /* as alloy_realloc does */
+    size_t now;
+    if (align <= PLAIN_ALIGN)
+        q = alloy__keep_class(q, new_size, &now); /* as alloy_realloc does */
+    else
+        now = alloy__usable(&alloy__be, q);
 #endif
     ALLOY__COUNT_FREE(old);
-    ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));
+    ALLOY__COUNT_ALLOC(now);
     ALLOY__NEW_MEMORY(q);
     return q;
 }

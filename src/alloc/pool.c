@@ -4,6 +4,8 @@
  * a slab's untouched tail costs nothing. Each slab starts with a header that
  * links it for deinit; blocks follow at the pool's alignment.
  */
+#include "../internal.h"
+
 #include <alloy/pool.h>
 
 #include <string.h>
@@ -28,9 +30,8 @@ bool alloy_pool_init(alloy_pool *p, alloy_allocator parent, size_t block_size, s
     if (block_size == 0 || !alloy_align_ok(align) || block_size > ALLOY_SIZE_LIMIT / 4 ||
         align > ALLOY_SIZE_LIMIT / 4)
         return false;
-    if (align < _Alignof(alloy__pool_node)) align = _Alignof(alloy__pool_node);
-    if (block_size < sizeof(alloy__pool_node)) block_size = sizeof(alloy__pool_node);
-    p->h.block_size = (block_size + align - 1) & ~(align - 1);
+    alloy__pool_geometry(&block_size, &align);
+    p->h.block_size = block_size;
     p->h.align = align;
     p->parent = parent;
     size_t slab = FIRST_SLAB;

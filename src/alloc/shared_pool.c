@@ -74,24 +74,20 @@ static inline unsigned slot_of(uint64_t id) {
 
 /* ---- pending cross-thread frees ------------------------------------------ */
 
-static void flush(alloy__spool_cache *c) {
-    if (c->pend_head == NULL) return;
-    alloy__spool_cache *to = c->pend_to;
+/* Push the chain head..tail onto to's remote list. */
+static void push_list(alloy__spool_cache *to, alloy__pool_node *head, alloy__pool_node *tail) {
     alloy__pool_node *old = __atomic_load_n(&to->remote, __ATOMIC_RELAXED);
     do {
-        c->pend_tail->next = old;
-    } while (!__atomic_compare_exchange_n(&to->remote, &old, c->pend_head, true, __ATOMIC_RELEASE,
+        tail->next = old;
+    } while (!__atomic_compare_exchange_n(&to->remote, &old, head, true, __ATOMIC_RELEASE,
                                           __ATOMIC_RELAXED));
-    c->pend_head = c->pend_tail = NULL;
-    c->pend_count = 0;
 }
 
-static void push_one(alloy__spool_cache *to, alloy__pool_node *n) {
-    alloy__pool_node *old = __atomic_load_n(&to->remote, __ATOMIC_RELAXED);
-    do {
-        n->next = old;
-    } while (!__atomic_compare_exchange_n(&to->remote, &old, n, true, __ATOMIC_RELEASE,
-                                          __ATOMIC_RELAXED));
+static void flush(alloy__spool_cache *c) {
+    if (c->pend_head == NULL) return;
+    push_list(c->pend_to, c->pend_head, c->pend_tail);
+    c->pend_head = c->pend_tail = NULL;
+    c->pend_count = 0;
 }
 
 /* ---- thread registry ----------------------------------------------------- */
@@ -203,9 +199,8 @@ bool alloy_shared_pool_init(alloy_shared_pool *p, alloy_allocator parent, size_t
     if (block_size == 0 || !alloy_align_ok(align) || block_size > MAX_SLAB / 8 ||
         align > MAX_SLAB / 8)
         return false;
-    if (align < _Alignof(alloy__pool_node)) align = _Alignof(alloy__pool_node);
-    if (block_size < sizeof(alloy__pool_node)) block_size = sizeof(alloy__pool_node);
-    p->block_size = (block_size + align - 1) & ~(align - 1);
+    alloy__pool_geometry(&block_size, &align);
+    p->block_size = block_size;
     p->align = align;
     p->first_offset = (sizeof(spool_slab) + align - 1) & ~(align - 1);
     size_t slab = MIN_SLAB;
@@ -287,7 +282,7 @@ void alloy_shared_pool_free(alloy_shared_pool *p, void *b) {
         return;
     }
     if (ALLOY_UNLIKELY(c == NULL)) { /* no cache to batch in: push alone */
-        push_one(home, n);
+        push_list(home, n, n);
         return;
     }
     if (c->pend_to != home) {

@@ -13,9 +13,9 @@
 #define TCMALLOC_SONAME "libtcmalloc_minimal.so.4"
 
 static void *(*tc_memalign_fn)(size_t align, size_t size);
-static void (*tc_free_fn)(void *p);
 static void (*tc_release_fn)(void);
 static char tc_version_text[32];
+/* The finished table: its malloc, free and usable_size are what the functions below call. */
 static alloy__backend tc_table;
 static size_t (*tc_nallocx_fn)(size_t size, int flags);
 static uint32_t tc_classes[ALLOY__CLASS_SLOTS];
@@ -23,9 +23,7 @@ static uint32_t tc_classes[ALLOY__CLASS_SLOTS];
 /* Largest size tcmalloc serves from a size class; tc_free_sized picks the
  * class from the size it is given up to this size. */
 #define TC_MAX_CLASS_SIZE (256u * 1024u)
-static void *(*tc_malloc_fn)(size_t size);
 static void *(*tc_realloc_fn)(void *p, size_t size);
-static size_t (*tc_usable_fn)(const void *p);
 
 /* tc_realloc keeps a block when shrinking by less than half, so the block
  * stays in a larger class than its new size; tc_free_sized(p, new size) would
@@ -34,12 +32,12 @@ static size_t (*tc_usable_fn)(const void *p);
  * (tcmalloc copies in that case too). On failure p is untouched. */
 static void *tc_realloc_(void *p, size_t size) {
     if (size > TC_MAX_CLASS_SIZE) return tc_realloc_fn(p, size);
-    size_t old = tc_usable_fn(p);
+    size_t old = tc_table.usable_size(p);
     if (old == tc_nallocx_fn(size, 0)) return p;
-    void *q = tc_malloc_fn(size);
+    void *q = tc_table.malloc(size);
     if (q == NULL) return NULL;
     memcpy(q, p, old < size ? old : size);
-    tc_free_fn(p);
+    tc_table.free(p);
     return q;
 }
 
@@ -54,7 +52,7 @@ static void *tc_malloc_aligned(size_t size, size_t align) {
 static void tc_free_aligned_sized(void *p, size_t size, size_t align) {
     (void)size;
     (void)align;
-    tc_free_fn(p);
+    tc_table.free(p);
 }
 
 static void *tc_realloc_aligned(void *p, size_t size, size_t align) {
@@ -74,17 +72,11 @@ bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
     }
     const char *(*version)(int *, int *, const char **) = NULL;
     const alloy__sym syms[] = {
-        {"tc_malloc", &be->malloc},
-        {"tc_calloc", &be->calloc},
-        {"tc_realloc", &tc_realloc_fn},
-        {"tc_free", &be->free},
-        {"tc_free_sized", &be->free_sized},
-        {"tc_malloc_size", &be->usable_size},
-        {"tc_memalign", &tc_memalign_fn},
-        {"tc_free", &tc_free_fn},
-        {"MallocExtension_ReleaseFreeMemory", &tc_release_fn},
-        {"tc_version", &version},
-        {"tc_nallocx", &tc_nallocx_fn},
+        {"tc_malloc", &be->malloc},         {"tc_calloc", &be->calloc},
+        {"tc_realloc", &tc_realloc_fn},     {"tc_free", &be->free},
+        {"tc_free_sized", &be->free_sized}, {"tc_malloc_size", &be->usable_size},
+        {"tc_memalign", &tc_memalign_fn},   {"MallocExtension_ReleaseFreeMemory", &tc_release_fn},
+        {"tc_version", &version},           {"tc_nallocx", &tc_nallocx_fn},
     };
     if (!alloy__resolve(h, TCMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen))
         return false;
@@ -94,8 +86,6 @@ bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
     snprintf(tc_version_text, sizeof tc_version_text, "%d.%d%s", major, minor, patch ? patch : "");
     be->name = "tcmalloc";
     be->realloc = tc_realloc_;
-    tc_malloc_fn = be->malloc;
-    tc_usable_fn = be->usable_size;
     be->malloc_aligned = tc_malloc_aligned;
     be->realloc_aligned = tc_realloc_aligned;
     be->free_aligned_sized = tc_free_aligned_sized;
