@@ -158,20 +158,18 @@ static bool fp_prologue(uintptr_t start);
 static size_t hybrid_capture(void **pcs, size_t max, const void *from);
 
 static void hybrid_load(void *h) {
-    static const char *const names[] = {"_Ux86_64_getcontext",      "_ULx86_64_init_local",
-                                        "_ULx86_64_step",           "_ULx86_64_get_reg",
-                                        "_ULx86_64_get_save_loc",   "_ULx86_64_get_proc_info",
-                                        "_ULx86_64_is_signal_frame"};
-    void *fns[7];
-    for (size_t i = 0; i < 7; i++)
-        if ((fns[i] = dlsym(h, names[i])) == NULL) return;
-    memcpy(&ul.getcontext, &fns[0], sizeof fns[0]);
-    memcpy(&ul.init_local, &fns[1], sizeof fns[1]);
-    memcpy(&ul.step, &fns[2], sizeof fns[2]);
-    memcpy(&ul.get_reg, &fns[3], sizeof fns[3]);
-    memcpy(&ul.get_save_loc, &fns[4], sizeof fns[4]);
-    memcpy(&ul.get_proc_info, &fns[5], sizeof fns[5]);
-    memcpy(&ul.is_signal_frame, &fns[6], sizeof fns[6]);
+    const alloy__sym syms[] = {
+        {"_Ux86_64_getcontext", &ul.getcontext},
+        {"_ULx86_64_init_local", &ul.init_local},
+        {"_ULx86_64_step", &ul.step},
+        {"_ULx86_64_get_reg", &ul.get_reg},
+        {"_ULx86_64_get_save_loc", &ul.get_save_loc},
+        {"_ULx86_64_get_proc_info", &ul.get_proc_info},
+        {"_ULx86_64_is_signal_frame", &ul.is_signal_frame},
+    };
+    char err[128]; /* without these the hybrid walk is off (hybrid_ok) and libunwind is used */
+    if (!alloy__resolve(h, "libunwind", syms, sizeof syms / sizeof syms[0], err, sizeof err))
+        return;
     rules = alloy__dbg_pages(RULES * sizeof(rule));
     /* The walk starts from frames of ours that must keep a frame pointer (the build gives
      * these files -fno-omit-frame-pointer); a build that did not gets libunwind instead. */

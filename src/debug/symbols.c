@@ -58,36 +58,43 @@ static struct {
 static dbg_lock sym_lock;
 static bool full_symbols;
 
-static bool sym(void *h, const char *name, void *slot) {
-    void *fn = dlsym(h, name);
-    if (fn == NULL) return false;
-    memcpy(slot, &fn, sizeof fn);
-    return true;
-}
-
 static bool dw_load(void) {
     if (dw.state != 0) return dw.state > 0;
     dw.state = -1;
     void *h = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) return false;
     void *find_debuginfo = NULL, *section_address = NULL;
-    bool ok =
-        sym(h, "dwfl_begin", &dw.begin) && sym(h, "dwfl_report_begin", &dw.report_begin) &&
-        sym(h, "dwfl_report_elf", &dw.report_elf) && sym(h, "dwfl_report_end", &dw.report_end) &&
-        sym(h, "dwfl_addrmodule", &dw.addrmodule) && sym(h, "dwfl_module_addrname", &dw.addrname) &&
-        sym(h, "dwfl_module_getsrc", &dw.getsrc) && sym(h, "dwfl_lineinfo", &dw.lineinfo) &&
-        sym(h, "dwfl_module_addrdie", &dw.addrdie) && sym(h, "dwarf_getscopes", &dw.getscopes) &&
-        sym(h, "dwarf_tag", &dw.tag) && sym(h, "dwarf_diename", &dw.diename) &&
-        sym(h, "dwarf_attr_integrate", &dw.attr_integrate) &&
-        sym(h, "dwarf_formudata", &dw.formudata) && sym(h, "dwarf_formstring", &dw.formstring) &&
-        sym(h, "dwarf_getsrcfiles", &dw.getsrcfiles) && sym(h, "dwarf_filesrc", &dw.filesrc) &&
-        sym(h, "dwfl_module_getdwarf", &dw.getdwarf) && sym(h, "dwarf_nextcu", &dw.nextcu) &&
-        sym(h, "dwarf_offdie", &dw.offdie) && sym(h, "dwarf_haspc", &dw.haspc) &&
-        sym(h, "dwarf_getsrc_die", &dw.getsrc_die) && sym(h, "dwarf_lineno", &dw.lineno) &&
-        sym(h, "dwarf_linesrc", &dw.linesrc) &&
-        sym(h, "dwfl_standard_find_debuginfo", &find_debuginfo) &&
-        sym(h, "dwfl_offline_section_address", &section_address);
-    if (!ok) return false;
+    const alloy__sym syms[] = {
+        {"dwfl_begin", &dw.begin},
+        {"dwfl_report_begin", &dw.report_begin},
+        {"dwfl_report_elf", &dw.report_elf},
+        {"dwfl_report_end", &dw.report_end},
+        {"dwfl_addrmodule", &dw.addrmodule},
+        {"dwfl_module_addrname", &dw.addrname},
+        {"dwfl_module_getsrc", &dw.getsrc},
+        {"dwfl_lineinfo", &dw.lineinfo},
+        {"dwfl_module_addrdie", &dw.addrdie},
+        {"dwarf_getscopes", &dw.getscopes},
+        {"dwarf_tag", &dw.tag},
+        {"dwarf_diename", &dw.diename},
+        {"dwarf_attr_integrate", &dw.attr_integrate},
+        {"dwarf_formudata", &dw.formudata},
+        {"dwarf_formstring", &dw.formstring},
+        {"dwarf_getsrcfiles", &dw.getsrcfiles},
+        {"dwarf_filesrc", &dw.filesrc},
+        {"dwfl_module_getdwarf", &dw.getdwarf},
+        {"dwarf_nextcu", &dw.nextcu},
+        {"dwarf_offdie", &dw.offdie},
+        {"dwarf_haspc", &dw.haspc},
+        {"dwarf_getsrc_die", &dw.getsrc_die},
+        {"dwarf_lineno", &dw.lineno},
+        {"dwarf_linesrc", &dw.linesrc},
+        {"dwfl_standard_find_debuginfo", &find_debuginfo},
+        {"dwfl_offline_section_address", &section_address},
+    };
+    char err[128]; /* a missing symbol means no file:line, which reports say; no message */
+    if (!alloy__resolve(h, "libdw.so.1", syms, sizeof syms / sizeof syms[0], err, sizeof err))
+        return false;
     memcpy(&dw.callbacks.find_debuginfo, &find_debuginfo, sizeof find_debuginfo);
     memcpy(&dw.callbacks.section_address, &section_address, sizeof section_address);
     /* Separate debug files (/usr/lib/debug, .debug/) hold the line tables of system libraries,
