@@ -208,8 +208,7 @@ static double glibc_pair(void) {
 typedef enum { X_SPOOL, X_MIMALLOC, X_ROUTED, X_GLIBC } xkind;
 
 typedef struct xchan {
-    void **volatile_slot; /* unused; keeps the struct readable */
-    void *box;            /* a full batch waiting for the other thread (atomic) */
+    void *box; /* a full batch waiting for the other thread (atomic) */
     char pad[64];
 } xchan;
 

@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_debug_churn.h"
+
 #ifndef BENCH_CHURN
 #error BENCH_CHURN, BENCH_CHURN_ASAN, BENCH_CHURN_LSAN and BENCH_OVERRIDE are set by CMake
 #endif
@@ -87,7 +89,7 @@ static config configs[] = {
      -1},
     {"alloy without debug, LD_PRELOAD, mimalloc",
      BENCH_CHURN,
-     {"LD_PRELOAD=" BENCH_OVERRIDE, NULL},
+     {"LD_PRELOAD=" BENCH_OVERRIDE, "ALLOY_BACKEND=mimalloc", NULL},
      {NULL},
      LEAK_NONE,
      true,
@@ -221,8 +223,6 @@ static void read_leaks(config *c, const char *out_path) {
                     if (sscanf(q, "total memory leaked: %lf%7s", &v, unit) >= 1)
                         bytes = (long)(v * (unit[0] == 'K' ? 1000 : unit[0] == 'M' ? 1e6 : 1));
                 }
-                const char *r = strstr(line, "leak calls");
-                (void)r;
             }
             pclose(p);
         }
@@ -286,9 +286,9 @@ int main(int argc, char **argv) {
     rmdir(dir);
 
     double cpu0 = median(configs[0].cpu, rounds), rss0 = median(configs[0].rss, rounds);
-    printf("churn: 2 threads, %s malloc/free, 5 deliberate leaks (592 bytes); median of %d "
+    printf("churn: %d threads, %s malloc/free, %d deliberate leaks (%d bytes); median of %d "
            "rounds\n\n",
-           ops_arg, rounds);
+           CHURN_THREADS, ops_arg, CHURN_LEAK_BLOCKS, CHURN_LEAK_BYTES, rounds);
     printf("| %-42s | %8s | %7s | %9s | %7s | %-22s |\n", "configuration", "CPU s", "x plain",
            "peak RSS", "x plain", "leaks reported");
     printf("|%s|%s|%s|%s|%s|%s|\n", "--------------------------------------------", "----------",
@@ -311,13 +311,17 @@ int main(int argc, char **argv) {
                rss, rss / rss0, leaks);
     }
     printf("\ntargets for alloy debug (libc backend, as the plain run): CPU <= 3x plain, peak RSS "
-           "<= 2x plain, leaks exact (5 blocks, 592 bytes)\n");
+           "<= 2x plain, leaks exact (%d blocks, %d bytes)\n",
+           CHURN_LEAK_BLOCKS, CHURN_LEAK_BYTES);
     config *d = &configs[1];
     if (d->available) {
         double cpu = median(d->cpu, rounds) / cpu0, rss = median(d->rss, rounds) / rss0;
         printf("  CPU  %.2fx: %s\n  RSS  %.2fx: %s\n  leaks %ld blocks, %ld bytes: %s\n", cpu,
                cpu <= 3.0 ? "met" : "NOT met", rss, rss <= 2.0 ? "met" : "NOT met", d->leak_blocks,
-               d->leak_bytes, d->leak_blocks == 5 && d->leak_bytes == 592 ? "exact" : "NOT exact");
+               d->leak_bytes,
+               d->leak_blocks == CHURN_LEAK_BLOCKS && d->leak_bytes == CHURN_LEAK_BYTES
+                   ? "exact"
+                   : "NOT exact");
     }
     return 0;
 }

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_debug_churn.h"
+
 #define SLOTS 4096
 
 static size_t ops = 1000000;
@@ -74,13 +76,13 @@ static void *worker(void *arg) {
     free(slot);
     sink += sum;
     /* Deliberate leak: the pointer dies with the thread. */
-    sink += (uintptr_t)leak_in_worker(200) & 1;
+    sink += (uintptr_t)leak_in_worker(CHURN_WORKER_LEAK) & 1;
     return NULL;
 }
 
 __attribute__((noinline)) static void leak_in_main(void) {
-    for (int i = 0; i < 3; i++) {
-        char *p = malloc(64);
+    for (int i = 0; i < CHURN_MAIN_LEAKS; i++) {
+        char *p = malloc(CHURN_MAIN_LEAK);
         if (p != NULL) p[0] = (char)i;
         sink += (uintptr_t)p & 1;
     }
@@ -88,9 +90,10 @@ __attribute__((noinline)) static void leak_in_main(void) {
 
 int main(int argc, char **argv) {
     if (argc > 1) ops = strtoull(argv[1], NULL, 10);
-    pthread_t t[2];
-    for (uintptr_t i = 0; i < 2; i++) pthread_create(&t[i], NULL, worker, (void *)(i + 1));
-    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    pthread_t t[CHURN_THREADS];
+    for (uintptr_t i = 0; i < CHURN_THREADS; i++)
+        pthread_create(&t[i], NULL, worker, (void *)(i + 1));
+    for (int i = 0; i < CHURN_THREADS; i++) pthread_join(t[i], NULL);
     leak_in_main();
     printf("churn: %zu ops, checksum %llu\n", ops, (unsigned long long)sink);
     return 0;

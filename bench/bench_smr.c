@@ -725,8 +725,10 @@ static void print_config(int ds, int nthreads, result (*res)[NSCHEMES], int reps
     }
     for (int k = 0; k < nsch; k++) {
         int s = schemes[k];
-        printf("| %-13s | %2d | %-14s | %8.2f | %6.2fx | %12.0f |\n", ds_names[ds], nthreads,
-               scheme_names[s], med[s], med[S_LEAK] > 0 ? med[s] / med[S_LEAK] : 0.0, peak[s]);
+        char ratio[16] = "      -"; /* no leak run to compare with (--only) */
+        if (med[S_LEAK] > 0) snprintf(ratio, sizeof ratio, "%6.2fx", med[s] / med[S_LEAK]);
+        printf("| %-13s | %2d | %-14s | %8.2f | %s | %12.0f |\n", ds_names[ds], nthreads,
+               scheme_names[s], med[s], ratio, peak[s]);
     }
     fflush(stdout);
 }
@@ -825,6 +827,7 @@ int main(int argc, char **argv) {
         printf("| scheme | writer ops during stall | Mops/s over the run | peak unreclaimed |\n");
         printf("|---|---|---|---|\n");
         for (int k = 0; k < NSCHEMES; k++) {
+            if (only != NULL && strcmp(scheme_names[all[k]], only) != 0) continue;
             result r = run_once(all[k], DS_STACK, 2, 1.0, true);
             printf("| %-14s | %12llu | %8.2f | %12llu |\n", scheme_names[all[k]],
                    (unsigned long long)r.stall_ops, r.mops, (unsigned long long)r.peak);

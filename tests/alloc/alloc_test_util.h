@@ -1,5 +1,5 @@
 /* tests/alloc/alloc_test_util.h - helpers shared by the allocator tests:
- * a seeded generator, block patterns, and a ledger of live blocks. */
+ * a seeded generator and block patterns. */
 #ifndef ALLOY_ALLOC_TEST_UTIL_H
 #define ALLOY_ALLOC_TEST_UTIL_H
 

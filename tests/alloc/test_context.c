@@ -155,16 +155,22 @@ static void *independent_thread(void *p) {
     int ok = same(alloy_current(), alloy_heap()); /* each thread starts at the heap */
     alloy_allocator prev = alloy_set_current(mine);
     pthread_barrier_wait(arg->barrier); /* all threads have set theirs */
+    unsigned char *t[100];
     for (int i = 0; i < 100; i++) {
         ok &= same(alloy_current(), mine);
         void *b = alloy_alloc(alloy_current(), 32, 8);
         ok &= b != NULL;
         alloy_dealloc(alloy_current(), b, 32, 8);
-        unsigned char *t = alloy_alloc(alloy_temp(), 256, 8);
-        ok &= t != NULL;
-        pattern_fill(t, 256, (uint64_t)(uintptr_t)arg);
-        ok &= pattern_check(t, 256, (uint64_t)(uintptr_t)arg) == 256;
+        t[i] = alloy_alloc(alloy_temp(), 256, 8);
+        ok &= t[i] != NULL;
+        if (t[i] != NULL) pattern_fill(t[i], 256, (uint64_t)(uintptr_t)arg + (uint64_t)i);
     }
+    /* Every thread has written all its temp blocks: a temp arena shared between
+     * threads would show here as another thread's pattern. */
+    pthread_barrier_wait(arg->barrier);
+    for (int i = 0; i < 100; i++)
+        ok &=
+            t[i] != NULL && pattern_check(t[i], 256, (uint64_t)(uintptr_t)arg + (uint64_t)i) == 256;
     pthread_barrier_wait(arg->barrier); /* nobody restores before everyone checked */
     alloy_set_current(prev);
     arg->ok = ok;

@@ -4,6 +4,7 @@
 #ifndef ALLOY_TEST_DEBUG_CHILD_H
 #define ALLOY_TEST_DEBUG_CHILD_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,15 @@ static int run_child_capture(void (*fn)(void)) {
     int status = 0;
     waitpid(pid, &status, 0);
     return status;
+}
+
+/* Fail the test, showing the report, unless the child died of abort() (the
+ * debug allocator's default answer to a problem). */
+static void expect_abort(int status) {
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
+        fprintf(stderr, "child did not abort (status %d):\n%s\n", status, report);
+        fail();
+    }
 }
 
 /* Fail the test, showing the report, unless it contains what. */

@@ -62,13 +62,6 @@ static void expect_line(int line) {
     expect_text(buf);
 }
 
-static void expect_abort(int status) {
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
-        fprintf(stderr, "child did not abort (status %d):\n%s\n", status, report);
-        fail();
-    }
-}
-
 /* ---- scenarios ---------------------------------------------------------------------------- */
 
 __attribute__((noinline)) static void do_double_free(void) {
