@@ -3,6 +3,8 @@
 #ifndef ALLOY_ALLOC_TEST_UTIL_H
 #define ALLOY_ALLOC_TEST_UTIL_H
 
+#include "../common/test_rand.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,12 +14,7 @@ typedef struct test_rng {
 } test_rng;
 
 static inline uint64_t rng_next(test_rng *r) {
-    uint64_t x = r->s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->s = x;
-    return x * 0x2545f4914f6cdd1du;
+    return test_rand(&r->s);
 }
 
 static inline size_t rng_below(test_rng *r, size_t n) {

@@ -22,6 +22,7 @@
 
 #include "cmocka_main.h"
 #include "live_blocks.h"
+#include "test_rand.h"
 #include "ds/ds_alloy.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -48,14 +49,6 @@ static unsigned scale(void) {
 /* Operations per configuration, split between its threads. */
 static unsigned total_ops(void) {
     return (UNDER_SANITIZER ? 120000u : 1000000u) * scale();
-}
-
-static inline uint64_t xorshift(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -96,7 +89,7 @@ static void *worker_main(void *p) {
                     (uint64_t)r->mix * 131u + (uint64_t)r->nthreads;
     pthread_barrier_wait(&r->start);
     for (unsigned i = 0; i < r->ops; i++) {
-        uint64_t x = xorshift(&seed);
+        uint64_t x = test_rand(&seed);
         unsigned roll = (unsigned)(x % 100);
         bool read = r->mix == MIX_READ ? roll < 80 : roll < 10;
         bool insert = (x >> 8) & 1;
@@ -312,7 +305,7 @@ static void *stall_write(void *p) {
             sched_yield(); /* enough garbage made; idle until the stall ends */
             continue;
         }
-        if (xorshift(&seed) & 1)
+        if (test_rand(&seed) & 1)
             ads_stack_push(&s->stack, &c, n);
         else if (ads_stack_pop(&s->stack, &c, &v))
             (void)v;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cmocka_main.h"
+#include "test_rand.h"
 
 enum { SLOTS = 256, MAILBOX = 64 };
 
@@ -44,18 +45,8 @@ typedef struct worker {
     long bad;
 } worker;
 
-static uint64_t next_rand(uint64_t *s) {
-    /* xorshift64*: deterministic per seed */
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 static void *make_block(uint64_t *rng) {
-    uint64_t r = next_rand(rng);
+    uint64_t r = test_rand(rng);
     size_t size = sizeof(block_hdr) + (size_t)(r % 4 == 0 ? r % 65536 : r % 512);
     size_t align = (size_t)1 << (r >> 60 & 7); /* 1 .. 128 */
     if (!(r & 0x100)) align = 0;
@@ -98,7 +89,7 @@ static void *run_worker(void *arg) {
     mailbox *mine = &w->boxes[w->id];
     mailbox *next = &w->boxes[(w->id + 1) % w->nworkers];
     for (long op = 0; op < w->ops; op++) {
-        uint64_t r = next_rand(&rng);
+        uint64_t r = test_rand(&rng);
         int i = (int)(r % SLOTS);
         int action = (int)(r >> 32) % 10;
         if (action < 5) {
