@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "read_all.h"
+
 /* The last child's stderr, NUL-terminated. */
 static char report[65536];
 
@@ -28,10 +30,7 @@ static int run_child_capture(void (*fn)(void)) {
         _exit(0);
     }
     close(fds[1]);
-    size_t n = 0;
-    ssize_t r;
-    while ((r = read(fds[0], report + n, sizeof report - 1 - n)) > 0) n += (size_t)r;
-    report[n] = '\0';
+    read_all(fds[0], report, sizeof report);
     close(fds[0]);
     int status = 0;
     waitpid(pid, &status, 0);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmocka_main.h"
+#include "read_all.h"
 
 typedef struct seen {
     int count;
@@ -85,10 +86,8 @@ static int run_child_mode(const char *mode, const char *backend_env, bool leak_c
     close(perr[1]);
     close(pout[1]);
     /* stdout first: a child filling the stdout pipe while we wait on stderr would hang */
-    ssize_t n = read(pout[0], out, outlen - 1);
-    out[n < 0 ? 0 : n] = '\0';
-    n = read(perr[0], err, errlen - 1);
-    err[n < 0 ? 0 : n] = '\0';
+    read_all(pout[0], out, outlen);
+    read_all(perr[0], err, errlen);
     close(perr[0]);
     close(pout[0]);
     int status;
