@@ -45,14 +45,14 @@ static void carve_from(alloy_pool *p, alloy__pool_slab *s) {
     p->carve_end = (char *)s + s->size;
 }
 
+/* Called with an empty free list. A pool whose init failed (block_size 0, no
+ * carve range) returns its NULL carve pointer. */
 void *alloy__pool_alloc_slow(alloy_pool *p) {
-    if (p->h.free != NULL) return alloy_pool_alloc(p);
     if ((size_t)(p->carve_end - p->carve) < p->h.block_size) {
         alloy__pool_slab *s = p->spare;
         if (s != NULL) {
             p->spare = s->next;
         } else {
-            if (p->h.block_size == 0) return NULL; /* not initialized */
             size_t size = p->next_slab;
             if (size < first_offset(p) + p->h.block_size) size = first_offset(p) + p->h.block_size;
             s = (alloy__pool_slab *)alloy_alloc(p->parent, size, slab_align(p));
