@@ -6,7 +6,11 @@ BUILD   ?= build
 GEN     := -G "Unix Makefiles"
 comma   := ,
 
-.PHONY: all deps build run test test-main test-nostats test-asan test-tsan bench format clean
+PREFIX  ?= /usr/local
+# The build trees are make's children: no "Entering/Leaving directory" lines.
+MAKEFLAGS += --no-print-directory
+
+.PHONY: all deps build run install test test-main test-asan test-tsan bench format clean
 
 all: build
 
@@ -22,19 +26,42 @@ endef
 build: deps
 	$(call build_tree,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 
-run: build
+# make run: build only the three programs it runs (progress lines, no logs),
+# run each under a label, then say what to do next.
+RUN_TARGETS := quickstart request_server bench_heap
+run: deps
+	@$(CMAKE) -S . -B $(BUILD) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS) --target $(RUN_TARGETS)
+	@echo
+	@echo "== 1/3 examples/quickstart.c: the routed API (alloy_malloc & co.) and its counters"
 	@$(BUILD)/examples/quickstart
+	@echo
+	@echo "== 2/3 examples/request_server.c: an arena per request, the current allocator, a pool"
+	@$(BUILD)/examples/request_server
+	@echo
+	@echo "== 3/3 bench_heap --quick: ns per malloc+free pair, each backend direct and through alloy"
 	@$(BUILD)/bench/bench_heap --quick
+	@echo
+	@echo "What next:"
+	@echo "  link it:  make install, then cc app.c \$$(pkg-config --cflags --libs alloy)  (README, \"Install\")"
+	@echo "  read:     docs/api.md (every call), docs/allocators.md (arenas, pools, scopes), man 3 alloy"
+	@echo "  debug:    ALLOY_DEBUG=1 ./your-program  reports leaks and double frees with stacks (docs/debug.md)"
 
-test: deps test-main test-nostats test-asan test-tsan
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: the libraries, headers,
+# CMake package, pkg-config files, man page, docs and examples (README, "Install").
+install: deps
+	@$(CMAKE) -S . -B $(BUILD) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(JOBS) --target alloy alloy_static alloy_override
+	@DESTDIR="$(DESTDIR)" $(CMAKE) --install $(BUILD) --prefix "$(PREFIX)" >/dev/null
+	@libdir=$$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' $(BUILD)/CMakeCache.txt); \
+	 echo "installed under $(DESTDIR)$(PREFIX): $$libdir/ (libraries, pkgconfig/, cmake/alloy/), include/, share/man/man3/alloy.3, share/doc/alloy/"; \
+	 echo "use it: PKG_CONFIG_PATH=$(PREFIX)/$$libdir/pkgconfig pkg-config --cflags --libs alloy"
+
+test: deps test-main test-asan test-tsan
 	@echo "make test: all suites passed"
 
 test-main: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-
-test-nostats: deps
-	$(call build_tree,build-nostats,-DALLOY_STATS=OFF -DALLOY_BUILD_BENCH=OFF)
-	cd build-nostats && ctest --output-on-failure -j $(JOBS)
 
 test-asan: deps
 	$(call build_tree,build-asan,-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DALLOY_BUILD_BENCH=OFF "-DCMAKE_C_FLAGS=-fsanitize=address$(comma)undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer")
@@ -59,9 +86,9 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')
 
 clean:
-	rm -rf $(BUILD) build-nostats build-asan build-tsan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
 
-# ---- fuzzing (issue 3): the allocator fuzz target (tests/fuzz/fuzz_alloc.c)
+# ---- fuzzing: the allocator fuzz target (tests/fuzz/fuzz_alloc.c)
 # under libFuzzer with ASan+UBSan for FUZZ_TIME seconds, liballoy itself
 # instrumented for coverage (fuzzer-no-link); `make test` runs a
 # short fixed-seed pass of the same target as the ctest entry fuzz_alloc.libfuzzer.

@@ -250,7 +250,7 @@ static int run_backend(const char *backend, int rounds) {
                 alloy_backend_name());
         return 2;
     }
-    void *nostats = dlopen(ALLOY_BENCH_NOSTATS_LIB, RTLD_NOW | RTLD_LOCAL);
+    void *nostats = dlopen(ALLOY_BENCH_COPY_LIB, RTLD_NOW | RTLD_LOCAL);
     if (nostats == NULL) {
         fprintf(stderr, "bench_heap: %s\n", dlerror());
         return 2;

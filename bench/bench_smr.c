@@ -572,9 +572,9 @@ static result run_once(int scheme, int ds, int nthreads, double seconds, bool st
     }
     if (sh->d != NULL) alloy_smr_destroy(sh->d);
     pthread_barrier_destroy(&sh->ready);
-    alloy_free_aligned_sized(ws, (size_t)nthreads * sizeof *ws, 64);
+    alloy_free_aligned_sized(ws, 64, (size_t)nthreads * sizeof *ws);
     result r = {(double)ops / (t1 - t0) / 1e6, peak, stall_ops};
-    alloy_free_aligned_sized(sh, sizeof *sh, 128);
+    alloy_free_aligned_sized(sh, 128, sizeof *sh);
     alloy_collect(true); /* hand the run's memory back before the next one */
     return r;
 }

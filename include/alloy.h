@@ -15,5 +15,6 @@
 #include <alloy/context.h>
 #include <alloy/smr.h>
 #include <alloy/debug.h>
+#include <alloy/layer.h>
 
 #endif /* ALLOY_H */

@@ -57,7 +57,7 @@ static alloy_arena no_temp;
 
 static void temp_free(temp_state *t) {
     alloy_arena_deinit(&t->arena);
-    alloy__be.free(t);
+    alloy__meta_free(t);
 }
 
 static void temp_exit(void *arg) {
@@ -74,7 +74,7 @@ static void make_key(void) {
 static temp_state *temp_new(alloy_allocator parent, size_t chunk) {
     pthread_once(&temp_once, make_key);
     alloy__init();
-    temp_state *t = (temp_state *)alloy__be.malloc(sizeof *t);
+    temp_state *t = (temp_state *)alloy__meta_malloc(sizeof *t);
     if (t == NULL) return NULL;
     alloy_arena_init(&t->arena, parent, chunk != 0 ? chunk : TEMP_CHUNK);
     pthread_setspecific(temp_key, t);

@@ -1,60 +1,59 @@
-/* src/heap.c - the routed API: checks once, calls the backend table, counts.
+/* SPDX-License-Identifier: MIT */
+/* src/heap.c - the routed API: check the arguments, call the top table.
  *
- * Each function is one indirect call into the backend plus one predicted
- * branch for failure; everything else (errors, counters' slow path) is out of
- * line.
+ * With no layer pushed each function is its argument check (if it has one)
+ * and a tail call into the backend: the backend sets errno on failure, and
+ * nothing is counted or watched. Counting, debugging, profiling and the error
+ * handler are layers (src/layer/) that sit in the table when switched on.
+ * Only the contract checks that no backend makes (a bad alignment, calloc's
+ * overflow reported as EOVERFLOW) and the TSan annotations live here.
  */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "layer/layer.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-
-/* ---- errors -------------------------------------------------------------- */
-
-static alloy_error_fn *error_fn;
-static void *error_arg;
-
-alloy_error_fn *alloy_set_error_handler(alloy_error_fn *fn, void *arg) {
-    alloy_error_fn *old = __atomic_load_n(&error_fn, __ATOMIC_ACQUIRE);
-    __atomic_store_n(&error_fn, NULL, __ATOMIC_RELEASE);
-    __atomic_store_n(&error_arg, arg, __ATOMIC_RELEASE);
-    __atomic_store_n(&error_fn, fn, __ATOMIC_RELEASE);
-    return old;
-}
-
-ALLOY_COLD void *alloy__fail(int err, int handler_err) {
-    alloy_error_fn *fn = __atomic_load_n(&error_fn, __ATOMIC_ACQUIRE);
-    if (fn != NULL) fn(handler_err, __atomic_load_n(&error_arg, __ATOMIC_ACQUIRE));
-    errno = err;
-    return NULL;
-}
 
 static inline bool bad_align(size_t align) {
     return align == 0 || (align & (align - 1)) != 0;
 }
 
+/* No object may exceed PTRDIFF_MAX bytes (glibc refuses them too). Checked
+ * here because mimalloc and jemalloc's mallocx return NULL for such requests
+ * without setting errno; one compare, and the call stays a tail call. */
+static inline bool too_big(size_t size) {
+    return size > (size_t)PTRDIFF_MAX;
+}
+
+/* In TSan builds a block handed out is announced to TSan (src/internal.h):
+ * not a tail call there, and no cost elsewhere. */
+#ifdef ALLOY__TSAN
+static inline void *announced(void *p) {
+    if (p != NULL) ALLOY__NEW_MEMORY(p);
+    return p;
+}
+#define NEW_BLOCK(call) announced(call)
+#else
+#define NEW_BLOCK(call) (call)
+#endif
+
 /* ---- allocation ---------------------------------------------------------- */
 
 void *alloy_malloc(size_t size) {
-    void *p = alloy__be.malloc(size);
-    if (ALLOY_UNLIKELY(p == NULL)) return alloy__fail(ENOMEM, ENOMEM);
-    ALLOY__COUNT_ALLOC(alloy__alloc_bytes(&alloy__be, p, size));
-    ALLOY__NEW_MEMORY(p);
-    return p;
+    if (ALLOY_UNLIKELY(too_big(size))) return alloy__fail(ENOMEM, ENOMEM);
+    return NEW_BLOCK(ALLOY__TOP(malloc)(size));
 }
 
 void *alloy_calloc(size_t count, size_t size) {
     size_t total;
     if (ALLOY_UNLIKELY(__builtin_mul_overflow(count, size, &total)))
         return alloy__fail(ENOMEM, EOVERFLOW);
-    void *p = alloy__be.calloc(count, size);
-    if (ALLOY_UNLIKELY(p == NULL)) return alloy__fail(ENOMEM, ENOMEM);
-    ALLOY__COUNT_ALLOC(alloy__alloc_bytes(&alloy__be, p, total));
-    ALLOY__NEW_MEMORY(p);
-    return p;
+    if (ALLOY_UNLIKELY(too_big(total))) return alloy__fail(ENOMEM, ENOMEM);
+    return NEW_BLOCK(ALLOY__TOP(calloc)(count, size));
 }
 
 void *alloy_zalloc(size_t size) {
@@ -63,64 +62,64 @@ void *alloy_zalloc(size_t size) {
 
 void *alloy_malloc_aligned(size_t size, size_t align) {
     if (ALLOY_UNLIKELY(bad_align(align))) return alloy__fail(EINVAL, EINVAL);
-    void *p = alloy__be.malloc_aligned(size, align);
-    if (ALLOY_UNLIKELY(p == NULL)) return alloy__fail(ENOMEM, ENOMEM);
-    ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, p));
-    ALLOY__NEW_MEMORY(p);
+    if (ALLOY_UNLIKELY(too_big(size))) return alloy__fail(ENOMEM, ENOMEM);
+    return NEW_BLOCK(ALLOY__TOP(malloc_aligned)(size, align));
+}
+
+void *alloy_zalloc_aligned(size_t size, size_t align) {
+    void *p = alloy_malloc_aligned(size, align);
+    if (p != NULL) memset(p, 0, size);
     return p;
 }
 
-#if ALLOY_STATS
-/* alloy_free_sized counts a small block by its size class, so every live small
- * block must have exactly its class's usable size. malloc guarantees that; a
- * realloc that shrank a block in place (mimalloc keeps it when shrinking by less
- * than half) does not, so such a block moves to a fresh one of its class.
- * *usable gets the returned block's usable size, for the caller to count. */
-void *alloy__keep_class(void *q, size_t size, size_t *usable) {
-    *usable = alloy__usable(&alloy__be, q);
-    if (alloy__be.classes == NULL || size > ALLOY__CLASS_MAX) return q;
-    size_t want = alloy__be.classes[(size + 7) >> 3];
-    if (*usable == want) return q;
-    void *r = alloy__be.malloc(size);
-    if (r == NULL) return q; /* keep the larger block; it is still a valid result */
-    memcpy(r, q, size);
-    alloy__be.free(q);
-    *usable = want;
-    return r;
-}
-#endif
-
 void *alloy_realloc(void *p, size_t size) {
-    if (p == NULL) return alloy_malloc(size);
-#if ALLOY_STATS
-    size_t old = alloy__usable(&alloy__be, p);
-#endif
+    if (ALLOY_UNLIKELY(too_big(size))) return alloy__fail(ENOMEM, ENOMEM);
     ALLOY__FREEING(p);
-    void *q = alloy__be.realloc(p, size + (size == 0));
-    if (ALLOY_UNLIKELY(q == NULL)) return alloy__fail(ENOMEM, ENOMEM);
-#if ALLOY_STATS
-    size_t now;
-    q = alloy__keep_class(q, size, &now);
-#endif
-    ALLOY__COUNT_FREE(old);
-    ALLOY__COUNT_ALLOC(now);
-    ALLOY__NEW_MEMORY(q);
-    return q;
+    /* size 0 asks for a minimal block, so NULL always means failure. */
+    return NEW_BLOCK(ALLOY__TOP(realloc)(p, size + (size == 0)));
+}
+
+void *alloy_reallocarray(void *p, size_t count, size_t size) {
+    size_t total;
+    if (ALLOY_UNLIKELY(__builtin_mul_overflow(count, size, &total)))
+        return alloy__fail(ENOMEM, EOVERFLOW);
+    return alloy_realloc(p, total);
 }
 
 void *alloy_realloc_aligned(void *p, size_t size, size_t align) {
     if (ALLOY_UNLIKELY(bad_align(align))) return alloy__fail(EINVAL, EINVAL);
     if (p == NULL) return alloy_malloc_aligned(size, align);
-#if ALLOY_STATS
-    size_t old = alloy__usable(&alloy__be, p);
-#endif
+    if (ALLOY_UNLIKELY(too_big(size))) return alloy__fail(ENOMEM, ENOMEM);
     ALLOY__FREEING(p);
-    void *q = alloy__be.realloc_aligned(p, size + (size == 0), align);
-    if (ALLOY_UNLIKELY(q == NULL)) return alloy__fail(ENOMEM, ENOMEM);
-    ALLOY__COUNT_FREE(old);
-    ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, q));
-    ALLOY__NEW_MEMORY(q);
+    return NEW_BLOCK(ALLOY__TOP(realloc_aligned)(p, size + (size == 0), align));
+}
+
+/* The bytes past the old usable size are zeroed; the old block's own tail
+ * past its requested size is zero when it came from a zeroing call, since
+ * every backend zeroes the whole usable block in calloc (tested). */
+void *alloy_rezalloc(void *p, size_t size) {
+    size_t old = p != NULL ? alloy_usable_size(p) : 0;
+    void *q = alloy_realloc(p, size);
+    if (q != NULL && size > old) memset((char *)q + old, 0, size - old);
     return q;
+}
+
+void *alloy_recalloc(void *p, size_t count, size_t size) {
+    size_t total;
+    if (ALLOY_UNLIKELY(__builtin_mul_overflow(count, size, &total)))
+        return alloy__fail(ENOMEM, EOVERFLOW);
+    return alloy_rezalloc(p, total);
+}
+
+int alloy_posix_memalign(void **out, size_t align, size_t size) {
+    if (out == NULL || align < sizeof(void *) || bad_align(align)) return EINVAL;
+    int saved = errno;
+    void *p = alloy_malloc_aligned(size, align);
+    int err = errno;
+    errno = saved;
+    if (p == NULL) return err != 0 ? err : ENOMEM;
+    *out = p;
+    return 0;
 }
 
 char *alloy_strdup(const char *s) {
@@ -142,49 +141,40 @@ char *alloy_strndup(const char *s, size_t n) {
 
 /* ---- release ------------------------------------------------------------- */
 
+/* Every table's free accepts NULL; the sized ones are spared it (jemalloc's
+ * sdallocx does not). */
 void alloy_free(void *p) {
-    if (ALLOY_UNLIKELY(p == NULL)) return;
-    ALLOY__COUNT_FREE(alloy__usable(&alloy__be, p));
     ALLOY__FREEING(p);
-    alloy__be.free(p);
+    ALLOY__TOP(free)(p);
 }
 
 void alloy_free_sized(void *p, size_t size) {
     if (ALLOY_UNLIKELY(p == NULL)) return;
-    /* The requested size gives the same number the allocation counted. */
-    ALLOY__COUNT_FREE(alloy__alloc_bytes(&alloy__be, p, size));
     ALLOY__FREEING(p);
-    alloy__be.free_sized(p, size);
+    ALLOY__TOP(free_sized)(p, size);
 }
 
-void alloy_free_aligned_sized(void *p, size_t size, size_t align) {
+void alloy_free_aligned_sized(void *p, size_t align, size_t size) {
     if (ALLOY_UNLIKELY(p == NULL)) return;
-    ALLOY__COUNT_FREE(alloy__usable(&alloy__be, p));
     ALLOY__FREEING(p);
-    alloy__be.free_aligned_sized(p, size, align);
+    ALLOY__TOP(free_aligned_sized)(p, size, align);
 }
 
 /* ---- queries ------------------------------------------------------------- */
 
 size_t alloy_usable_size(const void *p) {
-    return p == NULL ? 0 : alloy__be.usable_size(p);
+    return p == NULL ? 0 : ALLOY__TOP(usable_size)(p);
 }
 
 void alloy_collect(bool force) {
-    alloy__be.collect(force);
+    ALLOY__TOP(collect)(force);
 }
 
-const char *alloy_backend_name(void) {
-    alloy__init();
-    return alloy__be.name;
+const char *alloy_version(void) {
+    return ALLOY_VERSION_STRING;
 }
 
-const char *alloy_backend_version(void) {
-    alloy__init();
-    return alloy__be.version;
-}
-
-/* ---- shared helper for backends ------------------------------------------ */
+/* ---- shared helpers for backends ----------------------------------------- */
 
 void *alloy__realloc_aligned_by_copy(const alloy__backend *be, void *p, size_t size, size_t align) {
     size_t old = be->usable_size(p);

@@ -1,13 +1,16 @@
 /* src/init.c - choosing and loading the backend, once per process.
  *
- * alloy__be starts as a bootstrap table whose every slot initializes alloy and
- * then forwards to the real table, so the hot path carries no "initialized?"
- * test. Initialization may itself allocate (dlopen does): in an override build
- * those calls land back here on the same thread and are served from a small
- * static buffer, which the override shims recognize when the block is freed.
+ * alloy__be starts as a bootstrap table whose every slot initializes alloy,
+ * seals the layer stack (src/layer/stack.c) and then forwards to the real
+ * table, so the hot path carries no "initialized?" test. Initialization may
+ * itself allocate (dlopen does): in an override build those calls land back
+ * here on the same thread and are served from a small static buffer, which
+ * the override shims recognize when the block is freed.
  */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "env.h"
+#include "layer/layer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -151,7 +154,19 @@ static void registry_child(void) {
 /* ---- initialization ------------------------------------------------------ */
 
 static int init_state; /* 0 not started, 1 running, 2 done */
-static ALLOY_TLS bool in_init;
+/* > 0 while this thread runs initialization or attaches a layer before the
+ * seal: its allocations come from the bootstrap buffer. */
+ALLOY_TLS int alloy__boot_serving;
+static const alloy__backend *chosen;
+
+/* The layers the environment can ask for, bottom first (alloy/layer.h). */
+static const alloy__layer *const env_layers[] = {
+    &alloy__layer_debug,
+    &alloy__layer_count,
+#if ALLOY_HAVE_PROFILE
+    &alloy__layer_profile,
+#endif
+};
 
 static void choose_backend(void) {
     const char *wanted = getenv("ALLOY_BACKEND");
@@ -159,8 +174,10 @@ static void choose_backend(void) {
     if (wanted != NULL && *wanted != '\0') {
         backend_slot *s = find_slot(wanted);
         if (s == NULL) {
-            alloy__warn("ALLOY_BACKEND=%.40s is not a backend of this build (%s); using %s", wanted,
-                        alloy_backend_list(), ALLOY_DEFAULT_BACKEND);
+            char accepted[96];
+            snprintf(accepted, sizeof accepted, "a backend of this build (%s)",
+                     alloy_backend_list());
+            alloy__env_reject("ALLOY_BACKEND", wanted, accepted, ALLOY_DEFAULT_BACKEND);
         } else if ((be = load_slot(s)) == NULL) {
             alloy__warn("ALLOY_BACKEND=%s is unavailable (%s); using %s", s->name, s->error,
                         ALLOY_DEFAULT_BACKEND);
@@ -175,12 +192,11 @@ static void choose_backend(void) {
             be = load_slot(find_slot("libc"));
         }
     }
-    /* Publish only the finished table: allocations made while it is being
-     * built (the debug wrapper loads libraries) are served by the bootstrap. */
-    alloy__backend chosen = *be;
-    const char *debug = getenv("ALLOY_DEBUG");
-    if (debug != NULL && strcmp(debug, "1") == 0) alloy__debug_wrap(&chosen);
-    alloy__be = chosen;
+    /* Nothing is published here: the first allocation seals the stack, so
+     * that alloy_layer_push() can still add the debug heap until then. */
+    chosen = be;
+    alloy__stack_base(be);
+    alloy__stack_push_env(env_layers, sizeof env_layers / sizeof env_layers[0]);
 }
 
 void alloy__init(void) {
@@ -188,16 +204,41 @@ void alloy__init(void) {
     int expected = 0;
     if (__atomic_compare_exchange_n(&init_state, &expected, 1, false, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE)) {
-        in_init = true;
+        alloy__boot_serving++;
         pthread_atfork(registry_prepare, registry_parent, registry_child);
-        alloy__stats_init();
+        alloy__stack_init();
         choose_backend();
-        in_init = false;
+        alloy__boot_serving--;
         __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
         return;
     }
-    if (in_init) return; /* re-entered from our own initialization */
+    if (alloy__boot_serving) return; /* re-entered from our own initialization */
     while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != 2) sched_yield();
+}
+
+/* Initialize and seal: what every bootstrap slot does before forwarding. */
+static void ready(void) {
+    alloy__init();
+    alloy__stack_seal();
+}
+
+void *alloy__meta_malloc(size_t size) {
+    alloy__init();
+    return chosen->malloc(size);
+}
+
+void alloy__meta_free(void *p) {
+    chosen->free(p);
+}
+
+const char *alloy_backend_name(void) {
+    alloy__init();
+    return chosen->name;
+}
+
+const char *alloy_backend_version(void) {
+    alloy__init();
+    return chosen->version;
 }
 
 __attribute__((constructor)) static void alloy_constructor(void) {
@@ -207,59 +248,59 @@ __attribute__((constructor)) static void alloy_constructor(void) {
 /* ---- the bootstrap table ------------------------------------------------- */
 
 static void *boot_malloc(size_t size) {
-    if (in_init) return boot_alloc(size, 16);
-    alloy__init();
+    if (alloy__boot_serving) return boot_alloc(size, 16);
+    ready();
     return alloy__be.malloc(size);
 }
 
 static void *boot_calloc(size_t count, size_t size) {
-    if (in_init) return boot_alloc(count * size, 16); /* static buffer is zeroed */
-    alloy__init();
+    if (alloy__boot_serving) return boot_alloc(count * size, 16); /* static buffer is zeroed */
+    ready();
     return alloy__be.calloc(count, size);
 }
 
 static void *boot_malloc_aligned(size_t size, size_t align) {
-    if (in_init) return boot_alloc(size, align);
-    alloy__init();
+    if (alloy__boot_serving) return boot_alloc(size, align);
+    ready();
     return alloy__be.malloc_aligned(size, align);
 }
 
 static void *boot_realloc(void *p, size_t size) {
-    alloy__init();
+    ready();
     return alloy__be.realloc(p, size);
 }
 
 static void *boot_realloc_aligned(void *p, size_t size, size_t align) {
-    alloy__init();
+    ready();
     return alloy__be.realloc_aligned(p, size, align);
 }
 
 static void boot_free(void *p) {
     if (alloy__boot_owns(p)) return;
-    alloy__init();
+    ready();
     alloy__be.free(p);
 }
 
 static void boot_free_sized(void *p, size_t size) {
     if (alloy__boot_owns(p)) return;
-    alloy__init();
+    ready();
     alloy__be.free_sized(p, size);
 }
 
 static void boot_free_aligned_sized(void *p, size_t size, size_t align) {
     if (alloy__boot_owns(p)) return;
-    alloy__init();
+    ready();
     alloy__be.free_aligned_sized(p, size, align);
 }
 
 static size_t boot_usable_size(const void *p) {
     if (alloy__boot_owns(p)) return alloy__boot_usable(p);
-    alloy__init();
+    ready();
     return alloy__be.usable_size(p);
 }
 
 static void boot_collect(bool force) {
-    alloy__init();
+    ready();
     alloy__be.collect(force);
 }
 

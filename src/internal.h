@@ -75,16 +75,28 @@ ALLOY_HIDDEN bool alloy__resolve(void *h, const char *lib, const alloy__sym *sym
 ALLOY_HIDDEN void *alloy__realloc_aligned_by_copy(const alloy__backend *be, void *p, size_t size,
                                                   size_t align);
 
-/* The backend serving the routed API. Starts as a table that initializes on
- * first use, then holds a copy of the chosen backend's table. */
+/* The table serving the routed API: the top of the layer stack
+ * (src/layer/layer.h). Starts as a bootstrap table that initializes on first
+ * use, then holds a copy of the chosen backend's table or of the top layer's.
+ * Slots are replaced while other threads call them (a layer pushed at run
+ * time), so read them with ALLOY__TOP: a plain load on x86, and what TSan
+ * needs to see. */
 ALLOY_HIDDEN extern alloy__backend alloy__be;
+#define ALLOY__TOP(slot) __atomic_load_n(&alloy__be.slot, __ATOMIC_RELAXED)
+
+/* > 0 while this thread's allocations must come from the bootstrap buffer
+ * (initialization, or a layer attaching before the first allocation). */
+ALLOY_HIDDEN extern ALLOY_TLS int alloy__boot_serving;
 
 /* Load (once) and return the named backend, or NULL if it is not available.
  * The result lives for the life of the process. */
 ALLOY_HIDDEN const alloy__backend *alloy__backend_get(const char *name);
 
-/* ALLOY_DEBUG=1 (src/debug/process.c): turn the chosen table into the debug heap's, in place. */
-ALLOY_HIDDEN void alloy__debug_wrap(alloy__backend *be);
+/* alloy's own per-thread metadata (temp allocator state, shared-pool caches):
+ * straight from the chosen backend, below every layer, so that no counter,
+ * debug report or profile shows it. */
+ALLOY_HIDDEN void *alloy__meta_malloc(size_t size);
+ALLOY_HIDDEN void alloy__meta_free(void *p);
 
 /* Run process-wide initialization if it has not run; safe to call often. */
 ALLOY_HIDDEN void alloy__init(void);
@@ -98,57 +110,6 @@ ALLOY_HIDDEN void *alloy__fail(int err, int handler_err);
 
 /* Write one line "alloy: <msg>\n" to stderr without allocating. */
 ALLOY_HIDDEN void alloy__warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* ---- counters -------------------------------------------------------------
- * Owner-only updates are an atomic load + release store (plain moves on x86),
- * so a concurrent reader is race-free without a locked instruction; release
- * lets a reader that sees a free also see the allocation it matches.
- */
-#if ALLOY_STATS
-typedef struct alloy__tcounters {
-    uint64_t alloc_count;
-    uint64_t free_count;
-    uint64_t alloc_bytes;
-    uint64_t free_bytes;
-    /* Net bytes not yet folded into the shared peak total. Starts far out of
-     * range so the first update takes the slow path, which registers the
-     * thread; set out of range again when the thread has exited. */
-    int64_t pending;
-    struct alloy__tcounters *next, *prev;
-    int state;
-} __attribute__((aligned(ALLOY_CACHE_LINE))) alloy__tcounters;
-
-#define ALLOY__PENDING_UNREGISTERED (INT64_MAX / 2)
-
-ALLOY_HIDDEN extern ALLOY_TLS alloy__tcounters alloy__tc;
-ALLOY_HIDDEN void alloy__counters_slow(int64_t delta, bool is_alloc, uint64_t bytes);
-
-#define ALLOY__OWNER_ADD(field, n)                                                                 \
-    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELEASE)
-
-static inline void alloy__count(bool is_alloc, size_t bytes) {
-    alloy__tcounters *c = &alloy__tc;
-    int64_t pending = c->pending + (is_alloc ? (int64_t)bytes : -(int64_t)bytes);
-    if (ALLOY_UNLIKELY((uint64_t)(pending + ALLOY_STATS_PEAK_SLACK) >
-                       2u * ALLOY_STATS_PEAK_SLACK)) {
-        alloy__counters_slow(pending, is_alloc, bytes);
-        return;
-    }
-    c->pending = pending;
-    if (is_alloc) {
-        ALLOY__OWNER_ADD(c->alloc_count, 1);
-        ALLOY__OWNER_ADD(c->alloc_bytes, bytes);
-    } else {
-        ALLOY__OWNER_ADD(c->free_count, 1);
-        ALLOY__OWNER_ADD(c->free_bytes, bytes);
-    }
-}
-#define ALLOY__COUNT_ALLOC(bytes) alloy__count(true, (bytes))
-#define ALLOY__COUNT_FREE(bytes) alloy__count(false, (bytes))
-#else
-#define ALLOY__COUNT_ALLOC(bytes) ((void)0)
-#define ALLOY__COUNT_FREE(bytes) ((void)0)
-#endif
 
 /* Usable size of a live block p, as the counters count it. The header read is
  * exempt from ASan: the start-up probe reads it to find out whether it is a
@@ -164,19 +125,11 @@ __attribute__((no_sanitize("address"))) static inline size_t alloy__usable(const
     return be->usable_size(p);
 }
 
-#if ALLOY_STATS
-/* After a realloc to size: q itself, or a fresh block of size's class holding
- * q's bytes, so that a sized free of size counts exactly what was counted. */
-ALLOY_HIDDEN void *alloy__keep_class(void *q, size_t size, size_t *usable);
-#endif
-
 /* Usable size of p just returned for a request of n bytes. */
 static inline size_t alloy__alloc_bytes(const alloy__backend *be, const void *p, size_t n) {
     if (be->classes != NULL && n <= ALLOY__CLASS_MAX) return be->classes[(n + 7) >> 3];
     return alloy__usable(be, p);
 }
-
-ALLOY_HIDDEN void alloy__stats_init(void);
 
 /* Pools: a block holds at least a free-list link and is aligned for it; the
  * block size is rounded up to the alignment so consecutive blocks stay aligned. */

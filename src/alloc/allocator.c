@@ -52,77 +52,53 @@ static inline int *errno_ptr(void) {
  * most 8 bytes are only 8-byte aligned under mimalloc, as C allows. */
 #define PLAIN_ALIGN _Alignof(void *)
 
-/* ---- the heap (routed, counted) ------------------------------------------ */
+/* ---- the heap (routed) ---------------------------------------------------
+ * The routed API's top table, called directly: whatever layers are on (the
+ * counting layer, the debug heap) see these calls as they see alloy_malloc's.
+ * Allocator values leave errno alone, so it is saved around a failure. */
 
-/* Counted exactly as the routed API counts (see alloy__alloc_bytes): a plain
- * block by its size class where the backend has a table, so neither the
- * allocation nor the sized free needs a usable-size call; aligned blocks by
- * their usable size. */
 static void *heap_alloc(void *ctx, size_t size, size_t align) {
     (void)ctx;
     int *err = errno_ptr(), saved = *err;
-    void *p;
-    if (align <= PLAIN_ALIGN) {
-        p = alloy__be.malloc(size);
-        if (ALLOY_UNLIKELY(p == NULL)) goto fail;
-        ALLOY__COUNT_ALLOC(alloy__alloc_bytes(&alloy__be, p, size));
-    } else {
-        p = alloy__be.malloc_aligned(size, align);
-        if (ALLOY_UNLIKELY(p == NULL)) goto fail;
-        ALLOY__COUNT_ALLOC(alloy__usable(&alloy__be, p));
+    void *p =
+        align <= PLAIN_ALIGN ? ALLOY__TOP(malloc)(size) : ALLOY__TOP(malloc_aligned)(size, align);
+    if (ALLOY_UNLIKELY(p == NULL)) {
+        *err = saved;
+        return NULL;
     }
     ALLOY__NEW_MEMORY(p);
     return p;
-fail:
-    *err = saved;
-    return NULL;
 }
 
 /* Only growth into the block's own slack: a later sized free names a size in
  * the same size class as the original request (jemalloc and tcmalloc trust it,
- * and so does the class-based count). Shrinking goes through remap. */
+ * and so does the counting layer). Shrinking goes through remap. */
 static bool heap_resize(void *ctx, void *p, size_t size, size_t new_size, size_t align) {
     (void)ctx, (void)align;
-    return new_size >= size && new_size <= alloy__be.usable_size(p);
+    return new_size >= size && new_size <= ALLOY__TOP(usable_size)(p);
 }
 
 static void *heap_remap(void *ctx, void *p, size_t size, size_t new_size, size_t align) {
     (void)ctx, (void)size;
     int *err = errno_ptr(), saved = *err;
-#if ALLOY_STATS
-    size_t old = alloy__usable(&alloy__be, p);
-#endif
     ALLOY__FREEING(p);
-    void *q = align <= PLAIN_ALIGN ? alloy__be.realloc(p, new_size)
-                                   : alloy__be.realloc_aligned(p, new_size, align);
+    void *q = align <= PLAIN_ALIGN ? ALLOY__TOP(realloc)(p, new_size)
+                                   : ALLOY__TOP(realloc_aligned)(p, new_size, align);
     if (ALLOY_UNLIKELY(q == NULL)) {
         *err = saved;
         return NULL;
     }
-#if ALLOY_STATS
-    size_t now;
-    if (align <= PLAIN_ALIGN)
-        q = alloy__keep_class(q, new_size, &now); /* as alloy_realloc does */
-    else
-        now = alloy__usable(&alloy__be, q);
-#endif
-    ALLOY__COUNT_FREE(old);
-    ALLOY__COUNT_ALLOC(now);
     ALLOY__NEW_MEMORY(q);
     return q;
 }
 
 static void heap_free(void *ctx, void *p, size_t size, size_t align) {
     (void)ctx;
-    if (align <= PLAIN_ALIGN) {
-        ALLOY__COUNT_FREE(alloy__alloc_bytes(&alloy__be, p, size));
-        ALLOY__FREEING(p);
-        alloy__be.free_sized(p, size);
-    } else {
-        ALLOY__COUNT_FREE(alloy__usable(&alloy__be, p));
-        ALLOY__FREEING(p);
-        alloy__be.free_aligned_sized(p, size, align);
-    }
+    ALLOY__FREEING(p);
+    if (align <= PLAIN_ALIGN)
+        ALLOY__TOP(free_sized)(p, size);
+    else
+        ALLOY__TOP(free_aligned_sized)(p, size, align);
 }
 
 static bool heap_stats(void *ctx, alloy_stats *out) {

@@ -102,7 +102,7 @@ static void thread_exit(void *arg) {
     t->caches = NULL;
     pthread_mutex_unlock(&registry);
     me = NULL; /* a later use on this thread (another destructor) starts afresh */
-    alloy__be.free(t);
+    alloy__meta_free(t);
 }
 
 static void atfork_prepare(void) {
@@ -142,7 +142,7 @@ static ALLOY_COLD alloy__spool_cache *cache_slow(alloy_shared_pool *p) {
     spool_thread *t = me;
     if (t == NULL) {
         alloy__init();
-        t = (spool_thread *)alloy__be.malloc(sizeof *t);
+        t = (spool_thread *)alloy__meta_malloc(sizeof *t);
         if (t == NULL) return NULL;
         memset(t, 0, sizeof *t);
         me = t;

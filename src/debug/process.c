@@ -1,12 +1,12 @@
 /* src/debug/process.c - ALLOY_DEBUG=1: the routed API (and liballoy-override.so) through one
  * debug heap.
  *
- * alloy__debug_wrap() runs once inside backend selection (src/init.c), while
- * initialization allocations are still served from the bootstrap buffer: it
- * saves the chosen backend's table, creates the process debug heap over it and
- * overwrites the table's slots with the functions below. The routed API is not
- * touched: its counters see the block sizes the debug heap reports as usable
- * (the requested sizes), so they still balance.
+ * The debug layer (src/layer/layer.h): debug_attach() runs once, before the
+ * first allocation (from ALLOY_DEBUG=1 at start, or alloy_layer_push), while
+ * allocations are still served from the bootstrap buffer: it saves the table
+ * below, creates the process debug heap over it and fills its own table with
+ * the functions below. A counting layer above it sees the block sizes the
+ * debug heap reports as usable (the requested sizes), so it still balances.
  *
  * Variables (defaults): ALLOY_DEBUG_QUARANTINE=256K, ALLOY_DEBUG_DEPTH=16,
  * ALLOY_DEBUG_UNWIND=libunwind|fp|backtrace|none, ALLOY_DEBUG_GUARD=off|all|<N>
@@ -18,6 +18,8 @@
  */
 #define _GNU_SOURCE
 #include "debug_internal.h"
+#include "../layer/layer.h"
+#include "../env.h"
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -187,69 +189,84 @@ static void *s_realloc_aligned(void *p, size_t size, size_t align) {
 
 /* ---- options from the environment ------------------------------------------------------ */
 
-static size_t env_size(const char *name, size_t def) {
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0') return def;
-    char *end;
-    unsigned long long n = strtoull(v, &end, 10);
-    switch (*end) {
-    case 'k':
-    case 'K':
-        n <<= 10;
-        break;
-    case 'm':
-    case 'M':
-        n <<= 20;
-        break;
-    case 'g':
-    case 'G':
-        n <<= 30;
-        break;
-    default:
-        break;
-    }
-    return (size_t)n;
-}
-
 static alloy_debug_action keep_going(const alloy_debug_error *e, void *arg) {
     (void)e, (void)arg;
     return ALLOY_DEBUG_CONTINUE;
 }
 
+/* Each variable has a range; a value outside it, or one that does not parse, costs one escaped
+ * line on stderr (src/env.c) and the default is used. The limits keep every size computation of
+ * the heap and the guard pool far from overflow and the memory taken before main bounded. */
+#define ENV_QUARANTINE_MAX ((size_t)1 << 30)
+#define ENV_FILL_MAX ((size_t)1 << 30)
+#define ENV_GUARD_RATE_MAX 1000000u
+
+static bool leaks_at_exit = true;
+
+bool alloy__debug_env_on(void) {
+    return alloy__env_flag("ALLOY_DEBUG", false);
+}
+
+/* A whole decimal number of at most digits digits, in [0, max]; else -1. */
+static long small_number(const char *v, size_t digits, long max) {
+    size_t n = strlen(v);
+    if (n == 0 || n > digits || strspn(v, "0123456789") != n) return -1;
+    long x = strtol(v, NULL, 10);
+    return x <= max ? x : -1;
+}
+
+/* ALLOY_DEBUG_GUARD: off, all, or N (guard one block in N). */
+static void guard_from_env(alloy_debug_options *o) {
+    const char *g = getenv("ALLOY_DEBUG_GUARD");
+    if (g == NULL || *g == '\0' || strcmp(g, "off") == 0) return;
+    if (strcmp(g, "all") == 0) {
+        o->guard = ALLOY_DEBUG_GUARD_ALL;
+        return;
+    }
+    long n = small_number(g, 7, ENV_GUARD_RATE_MAX);
+    if (n < 1) {
+        alloy__env_reject("ALLOY_DEBUG_GUARD", g,
+                          "off, all or N from 1 to 1000000 (guard one block in N)", "off");
+        return;
+    }
+    o->guard = ALLOY_DEBUG_GUARD_SAMPLE;
+    o->guard_sample_rate = (unsigned)n;
+}
+
 static void options_from_env(alloy_debug_options *o) {
     alloy_debug_options_default(o);
     o->name = "ALLOY_DEBUG";
-    o->quarantine_bytes = env_size("ALLOY_DEBUG_QUARANTINE", o->quarantine_bytes);
-    o->stack_depth = (unsigned)env_size("ALLOY_DEBUG_DEPTH", o->stack_depth);
+    o->quarantine_bytes =
+        alloy__env_size("ALLOY_DEBUG_QUARANTINE", o->quarantine_bytes, 0, ENV_QUARANTINE_MAX);
+    o->stack_depth =
+        (unsigned)alloy__env_size("ALLOY_DEBUG_DEPTH", o->stack_depth, 0, DBG_MAX_FRAMES);
     const char *fill = getenv("ALLOY_DEBUG_FILL");
     o->fill_bytes = fill != NULL && strcmp(fill, "all") == 0
                         ? SIZE_MAX
-                        : env_size("ALLOY_DEBUG_FILL", o->fill_bytes);
-    const char *u = getenv("ALLOY_DEBUG_UNWIND");
-    if (u != NULL) {
-        if (strcmp(u, "fp") == 0)
-            o->unwinder = ALLOY_DEBUG_UNWIND_FP;
-        else if (strcmp(u, "libunwind") == 0)
-            o->unwinder = ALLOY_DEBUG_UNWIND_LIBUNWIND;
-        else if (strcmp(u, "backtrace") == 0)
-            o->unwinder = ALLOY_DEBUG_UNWIND_BACKTRACE;
-        else if (strcmp(u, "none") == 0)
-            o->unwinder = ALLOY_DEBUG_UNWIND_NONE;
-    }
-    const char *g = getenv("ALLOY_DEBUG_GUARD");
-    if (g != NULL && strcmp(g, "all") == 0) {
-        o->guard = ALLOY_DEBUG_GUARD_ALL;
-    } else if (g != NULL && atoi(g) > 0) {
-        o->guard = ALLOY_DEBUG_GUARD_SAMPLE;
-        o->guard_sample_rate = (unsigned)atoi(g);
-    }
-    o->guard_slots = (unsigned)env_size("ALLOY_DEBUG_GUARD_SLOTS", o->guard_slots);
-    o->guard_max_size = env_size("ALLOY_DEBUG_GUARD_MAX", o->guard_max_size);
-    const char *e = getenv("ALLOY_DEBUG_ON_ERROR");
-    if (e != NULL && strcmp(e, "continue") == 0) o->on_error = keep_going;
+                        : alloy__env_size("ALLOY_DEBUG_FILL", o->fill_bytes, 0, ENV_FILL_MAX);
+    static const char *const unwinders[] = {"default", "fp",     "libunwind", "backtrace",
+                                            "none",    "hybrid", NULL};
+    static const alloy_debug_unwinder unwinder_of[] = {
+        ALLOY_DEBUG_UNWIND_DEFAULT,   ALLOY_DEBUG_UNWIND_FP,   ALLOY_DEBUG_UNWIND_LIBUNWIND,
+        ALLOY_DEBUG_UNWIND_BACKTRACE, ALLOY_DEBUG_UNWIND_NONE, ALLOY_DEBUG_UNWIND_HYBRID};
+    o->unwinder = unwinder_of[alloy__env_choice("ALLOY_DEBUG_UNWIND", unwinders, 0)];
+    guard_from_env(o);
+    o->guard_slots = (unsigned)alloy__env_size("ALLOY_DEBUG_GUARD_SLOTS", o->guard_slots, 1,
+                                               DBG_GUARD_SLOTS_MAX);
+    o->guard_max_size =
+        alloy__env_size("ALLOY_DEBUG_GUARD_MAX", o->guard_max_size, 1, DBG_GUARD_MAX_SIZE);
+    static const char *const actions[] = {"abort", "continue", NULL};
+    if (alloy__env_choice("ALLOY_DEBUG_ON_ERROR", actions, 0) == 1) o->on_error = keep_going;
     o->json_path = getenv("ALLOY_DEBUG_REPORT");
+    if (o->json_path != NULL && *o->json_path == '\0') o->json_path = NULL;
     const char *x = getenv("ALLOY_DEBUG_LEAK_EXITCODE");
-    if (x != NULL && *x != '\0') leak_exitcode = atoi(x);
+    if (x != NULL && *x != '\0') {
+        leak_exitcode = (int)small_number(x, 3, 255);
+        if (leak_exitcode < 0)
+            alloy__env_reject("ALLOY_DEBUG_LEAK_EXITCODE", x, "an exit status from 0 to 255",
+                              "the program's own exit status");
+    }
+    leaks_at_exit = alloy__env_flag("ALLOY_DEBUG_LEAKS", true);
 }
 
 /* ---- exit, fork ------------------------------------------------------------------------ */
@@ -260,9 +277,8 @@ __attribute__((noinline)) static void at_exit(void) {
      * sanitizer build, cannot see blocks held only in our pages). */
     alloy__dbg_check(H);
     alloy__dbg_drain(H);
-    const char *v = getenv("ALLOY_DEBUG_LEAKS");
-    if (v != NULL && strcmp(v, "0") == 0) return;
-    uintptr_t from = (uintptr_t)__builtin_frame_address(0) + 16;
+    if (!leaks_at_exit) return;
+    uintptr_t from = alloy__dbg_exit_stack_start((uintptr_t)__builtin_frame_address(0) + 16);
     size_t n = alloy__dbg_leaks(H, true, from, NULL, 0, "at exit", NULL);
     if (n > 0 && leak_exitcode >= 0) {
         fflush(NULL);
@@ -279,14 +295,14 @@ static void after_fork(void) {
 
 /* ---- the hook --------------------------------------------------------------------------- */
 
-void alloy__debug_wrap(alloy__backend *be) {
+static bool debug_attach(const alloy__backend *below, alloy__backend *be) {
     alloy_debug_options o;
     options_from_env(&o);
-    inner = *be;
+    inner = *below;
     H = alloy__dbg_heap_new((dbg_parent){inner_alloc, inner_free, NULL}, &o, (size_t)64 << 20);
     if (H == NULL) {
         alloy__warn("ALLOY_DEBUG=1: cannot set up the debug heap; running without it");
-        return;
+        return false;
     }
     H->process = true;
     alloy__dbg_process.heap = H;
@@ -318,7 +334,24 @@ void alloy__debug_wrap(alloy__backend *be) {
     be->glibc_chunks = false; /* no chunk header before our blocks */
     atexit(at_exit);
     pthread_atfork(before_fork, after_fork, after_fork);
+    return true;
 }
+
+static bool debug_env(void) {
+    const char *v = getenv("ALLOY_DEBUG");
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
+/* The debug heap must see every block, so it can only be pushed before the
+ * first allocation (src/layer/layer.h). */
+const alloy__layer alloy__layer_debug = {
+    .id = ALLOY_LAYER_DEBUG,
+    .name = "debug",
+    .attach = debug_attach,
+    .from_env = debug_env,
+    .late_ok = false,
+};
+
 
 alloy_debug *alloy_debug_process(void) {
     alloy__init();

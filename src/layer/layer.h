@@ -60,4 +60,12 @@ ALLOY_HIDDEN bool alloy__layer_on(const alloy__layer *l);
 /* Store every slot of t into the live top table (atomic per slot). */
 ALLOY_HIDDEN void alloy__layer_publish(const alloy__backend *t);
 
+/* For src/init.c: the chosen backend's table (the bottom of the stack); the
+ * layers the environment asks for, bottom first; the seal (first allocation);
+ * fork handlers. */
+ALLOY_HIDDEN void alloy__stack_base(const alloy__backend *be);
+ALLOY_HIDDEN void alloy__stack_push_env(const alloy__layer *const *layers, size_t n);
+ALLOY_HIDDEN void alloy__stack_seal(void);
+ALLOY_HIDDEN void alloy__stack_init(void);
+
 #endif /* ALLOY_LAYER_H_PRIVATE */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/preload/override.c - malloc & co. of the whole process -> the routed API.
  *
  * Linked into liballoy-override.so (for LD_PRELOAD or linking) and into
@@ -5,6 +6,9 @@
  * its malloc this way: its own internal allocations (stdio, dlopen, TLS) call
  * these symbols too. Blocks handed out while alloy initializes come from a
  * static buffer, so free/realloc/usable_size check for those first.
+ *
+ * The hot entry points reach the top table in one hop, as the routed API
+ * does (src/heap.c): malloc is an indirect jump, free a range check and one.
  */
 #define _GNU_SOURCE
 #include "../internal.h"
@@ -17,19 +21,25 @@
 #define OVERRIDE __attribute__((visibility("default")))
 
 OVERRIDE void *malloc(size_t size) {
+#ifdef ALLOY__TSAN
     return alloy_malloc(size);
+#else
+    return ALLOY__TOP(malloc)(size);
+#endif
 }
 
 OVERRIDE void *calloc(size_t count, size_t size) {
     return alloy_calloc(count, size);
 }
 
+/* Bootstrap blocks are never counted nor returned: the buffer is static. */
 OVERRIDE void free(void *p) {
-    if (ALLOY_UNLIKELY(alloy__boot_owns(p))) {
-        ALLOY__COUNT_FREE(alloy__boot_usable(p));
-        return;
-    }
+    if (ALLOY_UNLIKELY(alloy__boot_owns(p))) return;
+#ifdef ALLOY__TSAN
     alloy_free(p);
+#else
+    ALLOY__TOP(free)(p);
+#endif
 }
 
 /* C23's sized frees; size (and alignment) as allocated. */
@@ -46,7 +56,7 @@ OVERRIDE void free_aligned_sized(void *p, size_t align, size_t size) {
         free(p);
         return;
     }
-    alloy_free_aligned_sized(p, size, align);
+    alloy_free_aligned_sized(p, align, size);
 }
 
 OVERRIDE void cfree(void *p) {
@@ -72,16 +82,7 @@ OVERRIDE void *reallocarray(void *p, size_t count, size_t size) {
 }
 
 OVERRIDE int posix_memalign(void **out, size_t align, size_t size) {
-    if (align < sizeof(void *) || (align & (align - 1)) != 0) return EINVAL;
-    int saved = errno;
-    void *p = alloy_malloc_aligned(size, align);
-    if (p == NULL) {
-        int err = errno;
-        errno = saved;
-        return err;
-    }
-    *out = p;
-    return 0;
+    return alloy_posix_memalign(out, align, size);
 }
 
 OVERRIDE void *aligned_alloc(size_t align, size_t size) {

@@ -154,7 +154,7 @@ alloy_smr *alloy_smr_create(alloy_smr_scheme scheme) {
     memset(d, 0, sizeof *d);
     d->chunks = d->tail = chunk_new();
     if (d->chunks == NULL) {
-        alloy_free_aligned_sized(d, sizeof *d, ALLOY_CACHE_LINE);
+        alloy_free_aligned_sized(d, ALLOY_CACHE_LINE, sizeof *d);
         return NULL;
     }
     d->nslots = SMR_CHUNK_SLOTS;
@@ -193,7 +193,7 @@ static bool domain_live(const alloy_smr *d, uint64_t serial) {
 
 void alloy__smr_node_cache_drain(smr_rec *r) {
     for (void *p; (p = smr_node_take(r, r->node_foot)) != NULL;)
-        alloy_free_aligned_sized(p, r->node_foot, ALLOY_CACHE_LINE);
+        alloy_free_aligned_sized(p, ALLOY_CACHE_LINE, r->node_foot);
 }
 
 static void rec_free(smr_rec *r) {
@@ -204,7 +204,7 @@ static void rec_free(smr_rec *r) {
     }
     if (r->snap != NULL) alloy_free_sized(r->snap, r->snap_cap * sizeof *r->snap);
     pthread_mutex_destroy(&r->lock);
-    alloy_free_aligned_sized(r, sizeof *r, ALLOY_CACHE_LINE);
+    alloy_free_aligned_sized(r, ALLOY_CACHE_LINE, sizeof *r);
 }
 
 /* Unlink r from d, hand its blocks to the orphans, free it. Under d->lock,
@@ -286,12 +286,12 @@ void alloy_smr_destroy(alloy_smr *d) {
                        __ATOMIC_RELAXED);
     for (smr_chunk *c = d->chunks, *n; c != NULL; c = n) {
         n = c->next;
-        alloy_free_aligned_sized(c, sizeof *c, ALLOY_CACHE_LINE);
+        alloy_free_aligned_sized(c, ALLOY_CACHE_LINE, sizeof *c);
     }
     thread_forget(d);
     pthread_mutex_destroy(&d->lock);
     pthread_mutex_destroy(&d->orphan_lock);
-    alloy_free_aligned_sized(d, sizeof *d, ALLOY_CACHE_LINE);
+    alloy_free_aligned_sized(d, ALLOY_CACHE_LINE, sizeof *d);
 }
 
 /* ---- joining ------------------------------------------------------------------ */

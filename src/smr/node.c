@@ -61,5 +61,5 @@ void alloy_smr_node_free(alloy_smr *d, void *node, size_t size) {
     size_t foot = alloy__smr_footprint(d->head.scheme, size);
     /* Into this thread's cache if d is the domain it used last (free never joins). */
     if (alloy__smr_tc.serial == d->head.serial && smr_node_keep(smr_self(d), node, foot)) return;
-    alloy_free_aligned_sized(node, foot, ALLOY_CACHE_LINE);
+    alloy_free_aligned_sized(node, ALLOY_CACHE_LINE, foot);
 }

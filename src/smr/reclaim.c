@@ -314,7 +314,7 @@ void alloy__smr_retire_slow(alloy_smr *d, const smr_entry *e) {
  * freeing other threads' entries, destroy); owners recycle in smr_entry_free. */
 void alloy__smr_node_free_fn(void *ctx, void *p, size_t size) {
     const alloy_smr *d = ctx;
-    alloy_free_aligned_sized(p, alloy__smr_footprint(d->head.scheme, size), ALLOY_CACHE_LINE);
+    alloy_free_aligned_sized(p, ALLOY_CACHE_LINE, alloy__smr_footprint(d->head.scheme, size));
 }
 
 static size_t poll_work(smr_rec *r, alloy_smr *d);

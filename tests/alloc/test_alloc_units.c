@@ -395,7 +395,7 @@ static void backends_by_name(void **state) {
     assert_true(alloy_backend_allocator(NULL, &a));
     alloy_stats s;
     assert_false(alloy_allocator_stats(a, &s)); /* backends are uncounted */
-    assert_int_equal(alloy_allocator_stats(alloy_heap(), &s), ALLOY_STATS != 0);
+    assert_true(alloy_allocator_stats(alloy_heap(), &s));
 }
 
 static void heap_is_counted(void **state) {

@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/common/live_blocks.h - the routed heap's live-block count, for tests that
- * prove nothing leaked. With counters compiled out (-DALLOY_STATS=OFF) there is
- * nothing to count: live_blocks() is 0 and assert_live_blocks checks nothing,
- * which it says by being a no-op rather than by comparing 0 with 0.
+ * prove nothing leaked. The suite runs with the counting layer on
+ * (ALLOY_STATS=1 in every test's environment, tests/CMakeLists.txt); a test
+ * binary started without it fails here rather than checking nothing.
  * Include after cmocka_main.h. */
 #ifndef ALLOY_TEST_LIVE_BLOCKS_H
 #define ALLOY_TEST_LIVE_BLOCKS_H
@@ -10,12 +11,10 @@
 
 static inline uint64_t live_blocks(void) {
     alloy_stats s;
-    return alloy_stats_get(&s) ? s.current_count : 0;
+    assert_true(alloy_stats_get(&s)); /* the counting layer is on */
+    return s.current_count;
 }
 
-#define assert_live_blocks(expected)                                                               \
-    do {                                                                                           \
-        if (ALLOY_STATS) assert_int_equal(live_blocks(), (expected));                              \
-    } while (0)
+#define assert_live_blocks(expected) assert_int_equal(live_blocks(), (expected))
 
 #endif

@@ -47,7 +47,7 @@ static void counters_balance_and_sizes_are_exact(void **state) {
     alloy_free(p[0]);
     alloy_free_sized(p[1], 13);
     alloy_free(p[2]);
-    alloy_free_aligned_sized(p[3], 100, 256);
+    alloy_free_aligned_sized(p[3], 256, 100);
     alloy_free(p[4]);
     alloy_free(p[5]);
     if (alloy_stats_get(&s1)) {

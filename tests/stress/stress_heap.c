@@ -67,7 +67,7 @@ static bool check_and_free(void *p) {
     if (b->size & 1)
         alloy_free(b);
     else if (b->align)
-        alloy_free_aligned_sized(b, b->size, b->align);
+        alloy_free_aligned_sized(b, b->align, b->size);
     else
         alloy_free_sized(b, b->size);
     return ok;

@@ -103,7 +103,7 @@ static void unknown_backend_warns_once_and_keeps_default(void **state) {
     (void)state;
     char err[1024], out[256];
     assert_int_equal(run_child("no-such-allocator", err, sizeof err, out, sizeof out), 0);
-    assert_non_null(strstr(err, "ALLOY_BACKEND=no-such-allocator is not a backend"));
+    assert_non_null(strstr(err, "ALLOY_BACKEND=no-such-allocator is not valid"));
     assert_non_null(strstr(err, "using " ALLOY_DEFAULT_BACKEND));
     assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1); /* exactly one line */
     assert_string_equal(out, ALLOY_DEFAULT_BACKEND);

@@ -1,4 +1,13 @@
-/* src/stats.c - per-thread counters, summed on read.
+/* SPDX-License-Identifier: MIT */
+/* src/layer/count.c - the counting layer: per-thread counters, summed on read.
+ *
+ * Switched on with ALLOY_STATS=1 (or ALLOY_LEAK_CHECK=1) at start, or with
+ * alloy_layer_push(ALLOY_LAYER_COUNT) at any time. Each slot calls the table
+ * below and counts what it returned: a plain block by its backend size class
+ * (a table lookup, see alloy__alloc_bytes), anything else by its usable size.
+ * Pushed after blocks exist, it counts the window exactly: every call made
+ * through it; current figures are the window's net, floored at 0 when the
+ * window freed blocks allocated before it.
  *
  * A thread's counters live in its own initial-exec TLS cache line. The first
  * update registers the line in a list (pending starts out of range, so the
@@ -9,18 +18,39 @@
  * survive are still live memory in the child.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "layer.h"
+#include "../env.h"
 
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if ALLOY_STATS
+/* Owner-only updates are an atomic load + release store (plain moves on x86),
+ * so a concurrent reader is race-free without a locked instruction; release
+ * lets a reader that sees a free also see the allocation it matches. */
+typedef struct alloy__tcounters {
+    uint64_t alloc_count;
+    uint64_t free_count;
+    uint64_t alloc_bytes;
+    uint64_t free_bytes;
+    /* Net bytes not yet folded into the shared peak total. Starts far out of
+     * range so the first update takes the slow path, which registers the
+     * thread; set out of range again when the thread has exited. */
+    int64_t pending;
+    struct alloy__tcounters *next, *prev;
+    int state;
+} __attribute__((aligned(ALLOY_CACHE_LINE))) alloy__tcounters;
+
+#define ALLOY__PENDING_UNREGISTERED (INT64_MAX / 2)
+#define OWNER_ADD(field, n)                                                                        \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELEASE)
 
 enum { TC_NEW = 0, TC_LIVE = 1, TC_DEAD = 2 };
 
-ALLOY_TLS alloy__tcounters alloy__tc = {.pending = ALLOY__PENDING_UNREGISTERED};
+/* Not static: tests/link/check_symbols.sh looks for it to prove the counters
+ * are initial-exec TLS. */
+ALLOY_HIDDEN ALLOY_TLS alloy__tcounters alloy__tc = {.pending = ALLOY__PENDING_UNREGISTERED};
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static alloy__tcounters *threads; /* live registered threads, under lock */
@@ -86,7 +116,7 @@ static void thread_exit(void *arg) {
     __atomic_add_fetch(&shared_current, pending, __ATOMIC_RELAXED);
 }
 
-void alloy__counters_slow(int64_t pending, bool is_alloc, uint64_t bytes) {
+ALLOY_COLD static void counters_slow(int64_t pending, bool is_alloc, uint64_t bytes) {
     alloy__tcounters *c = &alloy__tc;
     if (c->state == TC_DEAD) {
         /* After this thread's exit destructor: count straight into the totals. */
@@ -115,11 +145,11 @@ void alloy__counters_slow(int64_t pending, bool is_alloc, uint64_t bytes) {
         pthread_mutex_unlock(&lock);
     }
     if (is_alloc) {
-        ALLOY__OWNER_ADD(c->alloc_count, 1);
-        ALLOY__OWNER_ADD(c->alloc_bytes, bytes);
+        OWNER_ADD(c->alloc_count, 1);
+        OWNER_ADD(c->alloc_bytes, bytes);
     } else {
-        ALLOY__OWNER_ADD(c->free_count, 1);
-        ALLOY__OWNER_ADD(c->free_bytes, bytes);
+        OWNER_ADD(c->free_count, 1);
+        OWNER_ADD(c->free_bytes, bytes);
     }
     c->pending = 0;
     raise_peak(__atomic_add_fetch(&shared_current, pending, __ATOMIC_RELAXED));
@@ -154,6 +184,14 @@ static void atfork_child(void) {
     pthread_mutex_init(&lock, NULL);
 }
 
+static int on; /* 1 once the layer is on the stack */
+
+/* A late push can count more freed than allocated bytes: the window's net is
+ * floored at zero rather than wrapped. */
+static uint64_t net(uint64_t in, uint64_t out) {
+    return in > out ? in - out : 0;
+}
+
 static void sum(alloy_stats *out) {
     alloy__tcounters t;
     pthread_mutex_lock(&lock);
@@ -164,13 +202,17 @@ static void sum(alloy_stats *out) {
     out->free_count = t.free_count - base.free_count;
     out->alloc_bytes = t.alloc_bytes - base.alloc_bytes;
     out->free_bytes = t.free_bytes - base.free_bytes;
-    out->current_bytes = t.alloc_bytes - t.free_bytes;
-    out->current_count = t.alloc_count - t.free_count;
+    out->current_bytes = net(t.alloc_bytes, t.free_bytes);
+    out->current_count = net(t.alloc_count, t.free_count);
     raise_peak((int64_t)out->current_bytes);
     out->peak_bytes = (uint64_t)__atomic_load_n(&shared_peak, __ATOMIC_RELAXED);
 }
 
 bool alloy_stats_get(alloy_stats *out) {
+    if (!__atomic_load_n(&on, __ATOMIC_ACQUIRE)) {
+        memset(out, 0, sizeof *out);
+        return false;
+    }
     sum(out);
     return true;
 }
@@ -181,45 +223,168 @@ void alloy_stats_reset(void) {
     total_locked(&t);
     baseline = t;
     pthread_mutex_unlock(&lock);
-    __atomic_store_n(&shared_peak, (int64_t)(t.alloc_bytes - t.free_bytes), __ATOMIC_RELAXED);
+    __atomic_store_n(&shared_peak, (int64_t)net(t.alloc_bytes, t.free_bytes), __ATOMIC_RELAXED);
 }
 
 /* Priority 101: after every plain destructor (the context module releases the
  * main thread's temp arena in one), so the leak check sees the final state. */
 __attribute__((destructor(101))) static void stats_at_exit(void) {
-    if (!leak_check) return;
+    if (!leak_check || !__atomic_load_n(&on, __ATOMIC_ACQUIRE)) return;
     alloy_stats s;
     sum(&s);
     alloy__warn("leak check (%s): %" PRIu64 " of %" PRIu64 " blocks (%" PRIu64
                 " bytes) still live at exit",
-                alloy__be.name, s.current_count, s.alloc_count, s.current_bytes);
+                alloy_backend_name(), s.current_count, s.alloc_count, s.current_bytes);
 }
 
-void alloy__stats_init(void) {
-    pthread_key_create(&exit_key, thread_exit);
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    const char *lc = getenv("ALLOY_LEAK_CHECK");
-    leak_check = lc != NULL && strcmp(lc, "1") == 0;
+/* ---- the hot path --------------------------------------------------------- */
+
+/* Net bytes a thread may drift before folding into the shared total: the
+ * documented slack, or 0 (every change folded: an exact peak) with
+ * ALLOY_STATS=exact. */
+static int64_t slack = ALLOY_STATS_PEAK_SLACK;
+
+static inline void count(bool is_alloc, size_t bytes) {
+    alloy__tcounters *c = &alloy__tc;
+    int64_t pending = c->pending + (is_alloc ? (int64_t)bytes : -(int64_t)bytes);
+    int64_t s = slack;
+    if (ALLOY_UNLIKELY((uint64_t)(pending + s) > 2u * (uint64_t)s)) {
+        counters_slow(pending, is_alloc, bytes);
+        return;
+    }
+    c->pending = pending;
+    if (is_alloc) {
+        OWNER_ADD(c->alloc_count, 1);
+        OWNER_ADD(c->alloc_bytes, bytes);
+    } else {
+        OWNER_ADD(c->free_count, 1);
+        OWNER_ADD(c->free_bytes, bytes);
+    }
 }
 
-#else /* !ALLOY_STATS */
+static alloy__backend below;
 
-bool alloy_stats_get(alloy_stats *out) {
-    memset(out, 0, sizeof *out);
-    return false;
+static void *c_malloc(size_t size) {
+    void *p = below.malloc(size);
+    if (ALLOY_LIKELY(p != NULL)) count(true, alloy__alloc_bytes(&below, p, size));
+    return p;
 }
 
-void alloy_stats_reset(void) {}
-
-__attribute__((destructor)) static void stats_at_exit(void) {
-    const char *lc = getenv("ALLOY_LEAK_CHECK");
-    if (lc != NULL && strcmp(lc, "1") == 0)
-        alloy__warn("leak check unavailable: counters were compiled out (ALLOY_STATS=OFF)");
+static void *c_calloc(size_t n, size_t size) {
+    void *p = below.calloc(n, size);
+    if (ALLOY_LIKELY(p != NULL)) count(true, alloy__alloc_bytes(&below, p, n * size));
+    return p;
 }
 
-void alloy__stats_init(void) {}
+static void *c_malloc_aligned(size_t size, size_t align) {
+    void *p = below.malloc_aligned(size, align);
+    if (ALLOY_LIKELY(p != NULL)) count(true, alloy__usable(&below, p));
+    return p;
+}
 
-#endif /* ALLOY_STATS */
+static void c_free(void *p) {
+    if (ALLOY_UNLIKELY(p == NULL)) return;
+    count(false, alloy__usable(&below, p));
+    below.free(p);
+}
+
+/* The requested size gives the same number the allocation counted. */
+static void c_free_sized(void *p, size_t size) {
+    count(false, alloy__alloc_bytes(&below, p, size));
+    below.free_sized(p, size);
+}
+
+static void c_free_aligned_sized(void *p, size_t size, size_t align) {
+    count(false, alloy__usable(&below, p));
+    below.free_aligned_sized(p, size, align);
+}
+
+/* A sized free counts a small block by its size class, so every live small
+ * block must have exactly its class's usable size. malloc guarantees that; a
+ * realloc that shrank a block in place (mimalloc keeps it when shrinking by
+ * less than half) does not, so such a block moves to a fresh one of its
+ * class. *usable gets the returned block's usable size. */
+static void *keep_class(void *q, size_t size, size_t *usable) {
+    *usable = alloy__usable(&below, q);
+    if (below.classes == NULL || size > ALLOY__CLASS_MAX) return q;
+    size_t want = below.classes[(size + 7) >> 3];
+    if (*usable == want) return q;
+    void *r = below.malloc(size);
+    if (r == NULL) return q; /* keep the larger block; it is still a valid result */
+    memcpy(r, q, size);
+    below.free(q);
+    *usable = want;
+    return r;
+}
+
+static void *c_realloc(void *p, size_t size) {
+    if (p == NULL) return c_malloc(size);
+    size_t old = alloy__usable(&below, p);
+    void *q = below.realloc(p, size);
+    if (ALLOY_UNLIKELY(q == NULL)) return NULL;
+    size_t now;
+    q = keep_class(q, size, &now);
+    count(false, old);
+    count(true, now);
+    return q;
+}
+
+static void *c_realloc_aligned(void *p, size_t size, size_t align) {
+    if (p == NULL) return c_malloc_aligned(size, align);
+    size_t old = alloy__usable(&below, p);
+    void *q = below.realloc_aligned(p, size, align);
+    if (ALLOY_UNLIKELY(q == NULL)) return NULL;
+    count(false, old);
+    count(true, alloy__usable(&below, q));
+    return q;
+}
+
+static size_t c_usable_size(const void *p) {
+    return below.usable_size(p);
+}
+
+static void c_collect(bool force) {
+    below.collect(force);
+}
+
+/* ALLOY_STATS=0|1|exact, ALLOY_LEAK_CHECK=0|1 (1 also switches counting on). */
+static bool count_env(void) {
+    static const char *const modes[] = {"0", "1", "exact", NULL};
+    int mode = alloy__env_choice("ALLOY_STATS", modes, 0);
+    leak_check = alloy__env_flag("ALLOY_LEAK_CHECK", false);
+    if (mode == 2) slack = 0;
+    return leak_check || mode > 0;
+}
+
+static bool count_attach(const alloy__backend *b, alloy__backend *self) {
+    static bool once;
+    if (!once) {
+        once = true;
+        pthread_key_create(&exit_key, thread_exit);
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    }
+    below = *b;
+    self->malloc = c_malloc;
+    self->calloc = c_calloc;
+    self->realloc = c_realloc;
+    self->free = c_free;
+    self->free_sized = c_free_sized;
+    self->malloc_aligned = c_malloc_aligned;
+    self->realloc_aligned = c_realloc_aligned;
+    self->free_aligned_sized = c_free_aligned_sized;
+    self->usable_size = c_usable_size;
+    self->collect = c_collect;
+    __atomic_store_n(&on, 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+const alloy__layer alloy__layer_count = {
+    .id = ALLOY_LAYER_COUNT,
+    .name = "count",
+    .attach = count_attach,
+    .from_env = count_env,
+    .late_ok = true,
+};
 
 void alloy_stats_print(FILE *f) {
     alloy_stats s;
