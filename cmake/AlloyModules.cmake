@@ -17,10 +17,21 @@ list(APPEND ALLOY_SOURCES
   src/debug/heap.c src/debug/stack.c src/debug/symbols.c src/debug/report.c
   src/debug/leaks.c src/debug/guard.c src/debug/value.c src/debug/process.c)
 include(CheckIncludeFile)
-check_include_file(elfutils/libdwfl.h ALLOY_HAVE_LIBDWFL_H)
-if(NOT ALLOY_HAVE_LIBDWFL_H)
-  message(FATAL_ERROR "the debug allocator needs elfutils' headers (Debian: libdw-dev)")
+# libdw is optional: without its headers (Debian: libdw-dev) src/debug/symbols.c
+# is compiled with ALLOY_HAVE_LIBDW=0 and reports print frames as module+offset.
+# -DALLOY_WITH_LIBDW=OFF leaves it out even when installed.
+option(ALLOY_WITH_LIBDW "Symbolize debug-allocator stacks with elfutils libdw if found" ON)
+set(ALLOY_HAVE_LIBDW 0)
+if(ALLOY_WITH_LIBDW)
+  check_include_file(elfutils/libdwfl.h ALLOY_HAVE_LIBDWFL_H)
+  if(ALLOY_HAVE_LIBDWFL_H)
+    set(ALLOY_HAVE_LIBDW 1)
+  endif()
 endif()
+if(NOT ALLOY_HAVE_LIBDW)
+  message(STATUS "alloy: elfutils libdw headers not used (libdw-dev); debug reports print addresses, not file:line")
+endif()
+set_property(SOURCE src/debug/symbols.c APPEND PROPERTY COMPILE_DEFINITIONS ALLOY_HAVE_LIBDW=${ALLOY_HAVE_LIBDW})
 check_include_file(libunwind.h ALLOY_HAVE_LIBUNWIND_H)
 if(ALLOY_HAVE_LIBUNWIND_H)
   set_property(SOURCE src/debug/stack.c APPEND PROPERTY COMPILE_DEFINITIONS ALLOY_HAVE_LIBUNWIND_H=1)

@@ -2,7 +2,10 @@
 # check_package.sh <mode> <alloy-source-dir> <alloy-build-dir>
 #   install:      cmake --install to a temp prefix, then find_package consumer
 #   pkgconfig:    cmake --install, then cc $(pkg-config ...) shared and --static
-#   subdirectory: add_subdirectory(alloy) consumer; alloy's tests and install rules must stay out
+#   subdirectory: add_subdirectory(alloy) consumer; alloy's tests and install rules must stay out,
+#                 the parent's build type is not changed, each source compiles once and only
+#                 the linked libraries are built
+#   make-install: `make install PREFIX=... DESTDIR=...` lands every file under DESTDIR/PREFIX
 set -euo pipefail
 mode=$1 src=$2 build=$3
 work=$(mktemp -d)
@@ -15,6 +18,12 @@ install_alloy() {
   cmake --install "$build" --prefix "$work/prefix" >/dev/null
   test -f "$work/prefix/include/alloy.h"
   test -f "$work/prefix/include/alloy/config.h"
+  for f in share/man/man3/alloy.3 share/doc/alloy/LICENSE share/doc/alloy/README.md \
+           share/doc/alloy/docs/api.md share/doc/alloy/examples/quickstart.c \
+           lib/pkgconfig/alloy.pc lib/pkgconfig/alloy-static.pc; do
+    [ -f "$work/prefix/$f" ] || { echo "not installed: $f" >&2; exit 1; }
+  done
+  grep -q '^License: MIT$' "$work/prefix/lib/pkgconfig/alloy.pc" || { echo "alloy.pc names no licence" >&2; exit 1; }
   # (outputs are captured before grep: with pipefail, `cmd | grep -q` can pass on SIGPIPE)
   dyn=$(readelf -d "$work/prefix/lib/liballoy.so")
   grep -q 'SONAME.*liballoy.so.0' <<<"$dyn"
@@ -51,16 +60,35 @@ pkgconfig)
   install_alloy
   export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
   cc "$here/consumer/main.c" -o "$work/shared" $(pkg-config --cflags --libs alloy) -Wl,-rpath,"$work/prefix/lib"
-  static_libs=$(pkg-config --static --libs alloy)
-  cc "$here/consumer/main.c" -o "$work/static" $(pkg-config --cflags alloy) ${static_libs/-lalloy/-l:liballoy.a}
+  # the README's static line, with and without --static, beside the shared library
+  cc "$here/consumer/main.c" -o "$work/static" $(pkg-config --cflags --libs alloy-static)
+  cc "$here/consumer/main.c" -o "$work/static2" $(pkg-config --static --cflags --libs alloy-static)
   check_out "$work/shared"
   check_out "$work/static"
-  dyn=$(readelf -d "$work/static")
-  if grep -q 'liballoy.so' <<<"$dyn"; then echo "static consumer needs liballoy.so" >&2; exit 1; fi
+  check_out "$work/static2"
+  for exe in static static2; do
+    deps=$(ldd "$work/$exe")
+    if grep -q 'liballoy' <<<"$deps"; then echo "$exe: pkg-config alloy-static links liballoy.so:" >&2; echo "$deps" >&2; exit 1; fi
+  done
+  deps=$(ldd "$work/shared")
+  grep -q 'liballoy.so.0' <<<"$deps" || { echo "shared consumer does not use liballoy.so.0" >&2; exit 1; }
   ;;
 subdirectory)
+  # no build type given: alloy must not set one for its parent
   cmake -S "$here/consumer" -B "$work/c" -DALLOY_SOURCE_DIR="$src" >"$work/configure.log"
+  cache_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$work/c/CMakeCache.txt")
+  [ -z "$cache_type" ] || { echo "alloy set its parent's CMAKE_BUILD_TYPE to '$cache_type'" >&2; exit 1; }
+  # a parent that links only the static library builds it alone, each source once
+  cmake --build "$work/c" --target consumer_static >/dev/null
+  [ -f "$work/c/alloy-build/liballoy.a" ] || { echo "liballoy.a not built" >&2; exit 1; }
+  built=$(find "$work/c/alloy-build" -name 'liballoy*.so*' -o -name 'liballoy-override*')
+  [ -z "$built" ] || { echo "building consumer_static also built: $built" >&2; exit 1; }
+  objs=$(find "$work/c/alloy-build" -path '*/src/heap.c.o' | wc -l)
+  [ "$objs" -eq 1 ] || { echo "src/heap.c compiled $objs times" >&2; exit 1; }
   cmake --build "$work/c" >/dev/null
+  [ ! -e "$work/c/alloy-build/liballoy-override.so" ] || { echo "the unused override library was built" >&2; exit 1; }
+  objs=$(find "$work/c/alloy-build" -path '*/src/heap.c.o' | wc -l)
+  [ "$objs" -eq 1 ] || { echo "src/heap.c compiled $objs times for the shared and static libraries" >&2; exit 1; }
   check_out "$work/c/consumer_shared"
   check_out "$work/c/consumer_static"
   # not top level: no alloy tests, benchmarks or install rules
@@ -71,6 +99,22 @@ subdirectory)
     echo "alloy added install rules as a subproject" >&2
     exit 1
   fi
+  ;;
+make-install)
+  # the Makefile's install target: PREFIX honoured, everything staged under DESTDIR
+  make -C "$src" install BUILD="$build" PREFIX=/opt/alloy-pkgtest DESTDIR="$work/stage" >"$work/install.log"
+  [ ! -e /opt/alloy-pkgtest ] || { echo "make install wrote outside DESTDIR" >&2; exit 1; }
+  root="$work/stage/opt/alloy-pkgtest"
+  for f in include/alloy.h include/alloy/heap.h share/man/man3/alloy.3 share/doc/alloy/LICENSE; do
+    [ -f "$root/$f" ] || { echo "make install: $f missing under $root" >&2; cat "$work/install.log" >&2; exit 1; }
+  done
+  pc=$(find "$root" -name alloy-static.pc)
+  [ -n "$pc" ] || { echo "make install: no alloy-static.pc" >&2; exit 1; }
+  lib=$(find "$root" -name 'liballoy.so.0')
+  [ -n "$lib" ] || { echo "make install: no liballoy.so.0" >&2; exit 1; }
+  export PKG_CONFIG_PATH=$(dirname "$pc")
+  cc "$here/consumer/main.c" -o "$work/m" $(pkg-config --cflags --libs alloy) -Wl,-rpath,"$(dirname "$lib")"
+  check_out "$work/m"
   ;;
 override-on)
   # liballoy itself built with ALLOY_OVERRIDE=ON replaces malloc for its users
@@ -85,6 +129,6 @@ override-on)
   echo "ok $mode: $out"
   exit 0
   ;;
-*) echo "usage: check_package.sh install|pkgconfig|subdirectory|override-on SRC BUILD" >&2; exit 2 ;;
+*) echo "usage: check_package.sh install|pkgconfig|subdirectory|make-install|override-on SRC BUILD" >&2; exit 2 ;;
 esac
 echo "ok $mode: $want"
