@@ -39,3 +39,12 @@ endif()
 # The frame walk starts in these files: keep their frame pointers.
 set_property(SOURCE src/debug/heap.c src/debug/stack.c src/debug/value.c src/debug/process.c
              src/debug/guard.c APPEND PROPERTY COMPILE_OPTIONS -fno-omit-frame-pointer)
+
+# ---- profiler (issue 10)
+list(APPEND ALLOY_SOURCES
+  src/layer/profile.c src/profile/core.c src/profile/hist.c src/profile/clock.c
+  src/profile/write.c src/profile/stream.c)
+add_compile_definitions(ALLOY_HAVE_PROFILE=1)
+# Stack capture starts in these files' frames.
+set_property(SOURCE src/layer/profile.c src/profile/core.c APPEND PROPERTY COMPILE_OPTIONS
+             -fno-omit-frame-pointer)

@@ -15,6 +15,7 @@
 #include <alloy/context.h>
 #include <alloy/smr.h>
 #include <alloy/debug.h>
+#include <alloy/profile.h>
 #include <alloy/layer.h>
 
 #endif /* ALLOY_H */

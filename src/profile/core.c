@@ -1,0 +1,974 @@
+/* SPDX-License-Identifier: MIT */
+/* src/profile/core.c - profiler state: options, per-thread slots, block
+ * records, the hooks the layer calls, and the snapshot.
+ *
+ * Block records (full mode: every block; sampled mode: the sampled ones) sit in
+ * 256 shards of open-addressed tables in mmap'd pages, each under a spin lock,
+ * keyed by address. A record holds the requested size, the allocating
+ * thread's slot index and the allocation stack id; a free takes it out before
+ * the block goes back to the backend, so the address cannot be handed out
+ * again while its old record is still in.
+ */
+#define _GNU_SOURCE
+#include "profile_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../debug/debug_internal.h"
+
+ALLOY_TLS pf_self alloy__pf_self;
+int alloy__pf_running;
+pf_config alloy__pf_cfg;
+
+static const alloy__backend *below_tab;
+static alloy_debug_unwinder unwinder = ALLOY_DEBUG_UNWIND_FP;
+static double start_wall;
+static uint64_t start_mono;
+
+void alloy__pf_set_below(const alloy__backend *below) {
+    below_tab = below;
+}
+const alloy__backend *alloy__pf_below(void) {
+    return below_tab;
+}
+const char *alloy__pf_backend_name(void) {
+    return below_tab != NULL && below_tab->name != NULL ? below_tab->name : "unknown";
+}
+
+void *alloy__pf_pages(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+void alloy__pf_unpages(void *p, size_t bytes) {
+    if (p != NULL) munmap(p, bytes);
+}
+
+/* ---- spin locks ------------------------------------------------------------ */
+typedef struct pf_lock {
+    int v;
+} pf_lock;
+static inline void lock_take(pf_lock *l) {
+    while (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE) != 0) {
+        while (__atomic_load_n(&l->v, __ATOMIC_RELAXED) != 0) sched_yield();
+    }
+}
+static inline bool lock_try(pf_lock *l) {
+    return __atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE) == 0;
+}
+static inline void lock_drop(pf_lock *l) {
+    __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- options ----------------------------------------------------------------- */
+void alloy_profile_options_init(alloy_profile_options *o) {
+    if (o == NULL) return;
+    memset(o, 0, sizeof *o);
+    o->track_sizes = true;
+    o->track_latency = true;
+    o->track_per_thread = true;
+    o->track_cross_thread = true;
+    o->detect_leaks = true;
+    o->capture_stacks = false;
+    o->stack_depth = 16;
+    o->sample_bytes = 0;
+    o->latency_every = 1;
+    o->timeline_ms = 10;
+    o->top_sizes = 10;
+}
+
+bool alloy__pf_options_ok(const alloy_profile_options *o) {
+    return o->stack_depth >= 1 && o->stack_depth <= 64 && o->top_sizes <= 64 &&
+           o->timeline_ms <= 60000u && o->sample_bytes <= ((size_t)1 << 40);
+}
+
+/* ---- per-thread slots -------------------------------------------------------- */
+static pf_slot *slots[PF_MAX_THREADS];
+static uint32_t nslots; /* atomic: slots handed out (may exceed PF_MAX_THREADS - 1) */
+static pf_slot *overflow;
+static pthread_key_t exit_key;
+static int exit_key_state; /* 0 none, 1 creating, 2 ready */
+
+static void on_thread_exit(void *arg) {
+    pf_slot *s = arg;
+    if (s == NULL || s->shared) return;
+    char name[16] = {0};
+    if (prctl(PR_GET_NAME, name, 0, 0, 0) == 0) {
+        for (size_t i = 0; i < sizeof name; i++)
+            __atomic_store_n(&s->name[i], name[i], __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&s->exited, 1, __ATOMIC_RELEASE);
+    alloy__pf_self.slot = NULL;
+}
+
+static void exit_key_init(void) {
+    int st = 0;
+    if (__atomic_compare_exchange_n(&exit_key_state, &st, 1, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        bool ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
+        __atomic_store_n(&exit_key_state, ok ? 2 : -1, __ATOMIC_RELEASE);
+    }
+}
+
+/* Zero a slot's counters with atomic stores (a reader may still be reading). */
+static void slot_zero(pf_slot *s) {
+    uint64_t *w = &s->alloc_count;
+    uint64_t *end = (uint64_t *)(void *)(s + 1);
+    for (; w < end; w++) __atomic_store_n(w, 0, __ATOMIC_RELAXED);
+}
+
+pf_slot *alloy__pf_slot_slow(void) {
+    pf_self *me = &alloy__pf_self;
+    uint32_t gen = __atomic_load_n(&alloy__pf_cfg.gen, __ATOMIC_ACQUIRE);
+    pf_slot *s = me->slot;
+    if (s == NULL) {
+        uint32_t idx = __atomic_fetch_add(&nslots, 1, __ATOMIC_RELAXED);
+        if (idx < PF_MAX_THREADS - 1) s = alloy__pf_pages(sizeof(pf_slot));
+        if (s == NULL) {
+            s = overflow;
+        } else {
+            s->index = idx;
+            s->tid = (uint64_t)syscall(SYS_gettid);
+            s->gen = gen;
+            __atomic_store_n(&slots[idx], s, __ATOMIC_RELEASE);
+            if (__atomic_load_n(&exit_key_state, __ATOMIC_ACQUIRE) == 2)
+                pthread_setspecific(exit_key, s);
+        }
+        me->slot = s;
+        me->rng = (uint64_t)(uintptr_t)me ^ alloy__pf_now() ^ 0x9e3779b97f4a7c15ull;
+        me->sample_left = 0;
+        me->pending = 0;
+        if (s->gen == gen) return s;
+    }
+    if (s->shared) return s; /* reset zeroes the overflow slot itself */
+    slot_zero(s);
+    me->pending = 0;
+    __atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
+    return s;
+}
+
+/* ---- live bytes and the peak ----------------------------------------------------- */
+static int64_t live_bytes; /* atomic: folded from threads' pending */
+static int64_t peak_bytes; /* atomic */
+
+static void fold(int64_t delta) {
+    int64_t now = __atomic_add_fetch(&live_bytes, delta, __ATOMIC_RELAXED);
+    int64_t pk = __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED);
+    while (now > pk && !__atomic_compare_exchange_n(&peak_bytes, &pk, now, true, __ATOMIC_RELAXED,
+                                                    __ATOMIC_RELAXED)) {
+    }
+}
+
+static inline void live_add(int64_t delta) {
+    pf_self *me = &alloy__pf_self;
+    int64_t p = me->pending + delta;
+    int64_t slack = alloy__pf_cfg.slack;
+    if (p > slack || p < -slack || slack == 0) {
+        me->pending = 0;
+        fold(p);
+    } else {
+        me->pending = p;
+    }
+}
+
+/* ---- block records ------------------------------------------------------------ */
+#define SHARDS 256u
+#define FILTER_SLOTS (1u << 20)
+
+typedef struct pf_rec {
+    uintptr_t key;
+    uint64_t size;
+    uint32_t owner, stack;
+} pf_rec;
+
+typedef struct pf_shard {
+    pf_lock lock;
+    uint32_t cap, count;
+    pf_rec *tab;
+} __attribute__((aligned(ALLOY_CACHE_LINE))) pf_shard;
+
+static pf_shard shards[SHARDS];
+static uint8_t *filter; /* sampled mode: counting filter of recorded addresses */
+
+static inline uint64_t key_hash(uintptr_t p) {
+    uint64_t h = (uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 31);
+}
+
+static bool shard_grow(pf_shard *sh) {
+    uint32_t ncap = sh->cap ? sh->cap * 2u : 1024u;
+    pf_rec *nt = alloy__pf_pages((size_t)ncap * sizeof(pf_rec));
+    if (nt == NULL) return false;
+    for (uint32_t i = 0; i < sh->cap; i++) {
+        pf_rec r = sh->tab[i];
+        if (r.key == 0) continue;
+        uint32_t j = (uint32_t)key_hash(r.key) & (ncap - 1u);
+        while (nt[j].key != 0) j = (j + 1u) & (ncap - 1u);
+        nt[j] = r;
+    }
+    alloy__pf_unpages(sh->tab, (size_t)sh->cap * sizeof(pf_rec));
+    sh->tab = nt;
+    sh->cap = ncap;
+    return true;
+}
+
+static void rec_put(uintptr_t key, uint64_t size, uint32_t owner, uint32_t stack) {
+    uint64_t h = key_hash(key);
+    pf_shard *sh = &shards[h >> 56];
+    lock_take(&sh->lock);
+    if ((sh->count + 1u) * 2u > sh->cap && !shard_grow(sh)) {
+        lock_drop(&sh->lock);
+        return;
+    }
+    uint32_t m = sh->cap - 1u, j = (uint32_t)h & m;
+    while (sh->tab[j].key != 0 && sh->tab[j].key != key) j = (j + 1u) & m;
+    if (sh->tab[j].key == 0) {
+        sh->count++;
+        if (filter != NULL)
+            __atomic_fetch_add(&filter[h & (FILTER_SLOTS - 1u)], 1, __ATOMIC_RELAXED);
+    }
+    sh->tab[j] = (pf_rec){key, size, owner, stack};
+    lock_drop(&sh->lock);
+}
+
+static bool rec_take(uintptr_t key, pf_rec *out) {
+    uint64_t h = key_hash(key);
+    if (filter != NULL && __atomic_load_n(&filter[h & (FILTER_SLOTS - 1u)], __ATOMIC_RELAXED) == 0)
+        return false;
+    pf_shard *sh = &shards[h >> 56];
+    lock_take(&sh->lock);
+    if (sh->cap == 0) {
+        lock_drop(&sh->lock);
+        return false;
+    }
+    uint32_t m = sh->cap - 1u, j = (uint32_t)h & m;
+    while (sh->tab[j].key != 0 && sh->tab[j].key != key) j = (j + 1u) & m;
+    if (sh->tab[j].key == 0) {
+        lock_drop(&sh->lock);
+        return false;
+    }
+    *out = sh->tab[j];
+    /* Backward-shift deletion: no tombstones. */
+    uint32_t hole = j;
+    for (uint32_t k = (j + 1u) & m; sh->tab[k].key != 0; k = (k + 1u) & m) {
+        uint32_t home = (uint32_t)key_hash(sh->tab[k].key) & m;
+        if (((k - home) & m) >= ((k - hole) & m)) {
+            sh->tab[hole] = sh->tab[k];
+            hole = k;
+        }
+    }
+    sh->tab[hole].key = 0;
+    sh->count--;
+    if (filter != NULL) __atomic_fetch_sub(&filter[h & (FILTER_SLOTS - 1u)], 1, __ATOMIC_RELAXED);
+    lock_drop(&sh->lock);
+    return true;
+}
+
+static void recs_clear(void) {
+    for (unsigned i = 0; i < SHARDS; i++) {
+        lock_take(&shards[i].lock);
+        if (shards[i].tab != NULL) memset(shards[i].tab, 0, (size_t)shards[i].cap * sizeof(pf_rec));
+        shards[i].count = 0;
+        lock_drop(&shards[i].lock);
+    }
+    if (filter != NULL) {
+        for (unsigned i = 0; i < FILTER_SLOTS; i++)
+            __atomic_store_n(&filter[i], 0, __ATOMIC_RELAXED);
+    }
+}
+
+/* Fork: hold every record lock across fork() so the child finds them free. */
+static void atfork_prepare(void) {
+    for (unsigned i = 0; i < SHARDS; i++) lock_take(&shards[i].lock);
+}
+static void atfork_release(void) {
+    for (unsigned i = 0; i < SHARDS; i++) lock_drop(&shards[i].lock);
+}
+ALLOY_HIDDEN void alloy__pf_fork_child_core(void);
+void alloy__pf_fork_child_core(void) {
+    atfork_release();
+}
+ALLOY_HIDDEN void alloy__pf_atfork_prepare(void);
+ALLOY_HIDDEN void alloy__pf_atfork_parent(void);
+void alloy__pf_atfork_prepare(void) {
+    atfork_prepare();
+}
+void alloy__pf_atfork_parent(void) {
+    atfork_release();
+}
+
+/* ---- sampling --------------------------------------------------------------------- */
+static inline uint64_t rng_next(uint64_t *s) {
+    uint64_t x = *s += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* -ln(u) for u in (0, 1], without libm: ln(m * 2^e) = ln(m) + e ln 2, ln(m) by series. */
+static double neg_log(double u) {
+    int e = 0;
+    while (u < 0.5) {
+        u *= 2.0;
+        e--;
+    }
+    /* u in [0.5, 1]: ln(u) = 2 atanh((u - 1) / (u + 1)) */
+    double z = (u - 1.0) / (u + 1.0), z2 = z * z, term = z, sum = 0.0;
+    for (int k = 1; k < 40; k += 2) {
+        sum += term / k;
+        term *= z2;
+    }
+    return -(2.0 * sum + e * 0.6931471805599453);
+}
+
+/* exp(-x) for x >= 0, without libm. */
+static double exp_neg(double x) {
+    if (x > 700.0) return 0.0;
+    int halvings = 0;
+    while (x > 0.5) {
+        x *= 0.5;
+        halvings++;
+    }
+    double t = 1.0, s = 1.0;
+    for (int k = 1; k < 20; k++) {
+        t *= -x / k;
+        s += t;
+    }
+    while (halvings-- > 0) s *= s;
+    return s;
+}
+
+static inline bool sample_this(size_t usable) {
+    pf_self *me = &alloy__pf_self;
+    me->sample_left -= (int64_t)usable;
+    if (ALLOY_LIKELY(me->sample_left > 0)) return false;
+    double u = ((double)(rng_next(&me->rng) >> 11) + 1.0) / 9007199254740993.0;
+    me->sample_left = (int64_t)(neg_log(u) * (double)alloy__pf_cfg.o.sample_bytes) + 1;
+    return true;
+}
+
+/* Blocks one sampled block of this size stands for. */
+static double sample_weight(uint64_t size) {
+    size_t mean = alloy__pf_cfg.o.sample_bytes;
+    if (mean == 0) return 1.0;
+    double p = 1.0 - exp_neg((double)(size ? size : 1) / (double)mean);
+    return p > 0.0 ? 1.0 / p : 1.0;
+}
+
+/* ---- hooks -------------------------------------------------------------------------- */
+static inline void count_size(pf_slot *s, size_t req) {
+    unsigned b = alloy__pf_bucket(req, PF_SIZE_SUB, PF_SIZE_BUCKETS);
+    PF_ADD(s, size_hist[b], 1);
+    PF_ADD(s, size_bytes[b], req);
+    if (req < PF_SMALL_SIZES) {
+        PF_ADD(s, small[req], 1);
+        return;
+    }
+    /* Larger sizes: a small per-thread open-addressed table; full means dropped. */
+    uint32_t j = (uint32_t)(key_hash(req) & (PF_BIG_SIZES - 1u));
+    for (unsigned n = 0; n < 8; n++, j = (j + 1u) & (PF_BIG_SIZES - 1u)) {
+        uint64_t k = __atomic_load_n(&s->big[j].size, __ATOMIC_RELAXED);
+        if (k == req) {
+            PF_ADD(s, big[j].count, 1);
+            return;
+        }
+        if (k == 0 && !s->shared) {
+            __atomic_store_n(&s->big[j].size, (uint64_t)req, __ATOMIC_RELAXED);
+            PF_ADD(s, big[j].count, 1);
+            return;
+        }
+    }
+    PF_ADD(s, big_dropped, 1);
+}
+
+void alloy__pf_on_alloc(void *p, size_t req, size_t usable, uint64_t t0, uint64_t t1,
+                        const void *frame) {
+    pf_slot *s = alloy__pf_slot();
+    PF_ADD(s, alloc_count, 1);
+    PF_ADD(s, alloc_bytes, req);
+    PF_ADD(s, alloc_usable, usable);
+    if (alloy__pf_cfg.o.track_sizes) count_size(s, req);
+    if (t1 != 0) {
+        uint64_t d = t1 - t0;
+        PF_ADD(s, lat_alloc[alloy__pf_bucket(d, PF_LAT_SUB, PF_LAT_BUCKETS)], 1);
+        PF_ADD(s, lat_alloc_sum, d);
+        if (d > __atomic_load_n(&s->lat_alloc_max, __ATOMIC_RELAXED))
+            __atomic_store_n(&s->lat_alloc_max, d, __ATOMIC_RELAXED);
+    }
+    live_add((int64_t)usable);
+    const alloy_profile_options *o = &alloy__pf_cfg.o;
+    if (!(o->track_cross_thread || o->detect_leaks)) return;
+    if (o->sample_bytes != 0 && !sample_this(usable)) return;
+    uint32_t stack = 0;
+    if (o->capture_stacks) {
+        alloy__pf_self.inside++;
+        stack = alloy__dbg_stack(o->stack_depth, unwinder, frame);
+        alloy__pf_self.inside--;
+    }
+    rec_put((uintptr_t)p, req, s->index, stack);
+}
+
+pf_taken alloy__pf_take(const void *p) {
+    pf_taken t = {0};
+    const alloy_profile_options *o = &alloy__pf_cfg.o;
+    if (!(o->track_cross_thread || o->detect_leaks)) return t;
+    pf_rec r;
+    if (rec_take((uintptr_t)p, &r)) {
+        t.found = true;
+        t.size = r.size;
+        t.owner = r.owner;
+        t.stack = r.stack;
+        t.key = r.key;
+    }
+    return t;
+}
+
+void alloy__pf_put_back(const void *p, pf_taken t) {
+    if (t.found) rec_put((uintptr_t)p, t.size, t.owner, t.stack);
+}
+
+static inline bool have_records_for_all(void) {
+    const alloy_profile_options *o = &alloy__pf_cfg.o;
+    return o->sample_bytes == 0 && (o->track_cross_thread || o->detect_leaks);
+}
+
+void alloy__pf_count_free(const pf_taken *t, size_t usable, size_t req_hint) {
+    pf_slot *s = alloy__pf_slot();
+    if (!t->found && have_records_for_all()) {
+        /* Allocated before the profiler started (or before a reset). */
+        PF_ADD(s, unknown_free_count, 1);
+        PF_ADD(s, unknown_free_bytes, usable);
+        return;
+    }
+    PF_ADD(s, free_count, 1);
+    PF_ADD(s, free_usable, usable);
+    PF_ADD(s, free_bytes, t->found ? t->size : req_hint);
+    live_add(-(int64_t)usable);
+    if (t->found && t->owner != s->index && alloy__pf_cfg.o.track_cross_thread) {
+        uint64_t w = 1;
+        if (alloy__pf_cfg.o.sample_bytes != 0) w = (uint64_t)(sample_weight(t->size) + 0.5);
+        PF_ADD(s, xfree[t->owner < PF_MAX_THREADS ? t->owner : PF_MAX_THREADS - 1], w);
+    }
+}
+
+void alloy__pf_on_free(const void *p, size_t usable, size_t req_hint) {
+    pf_taken t = alloy__pf_take(p);
+    alloy__pf_count_free(&t, usable, req_hint);
+}
+
+void alloy__pf_free_time(uint64_t t0, uint64_t t1) {
+    pf_slot *s = alloy__pf_slot();
+    uint64_t d = t1 - t0;
+    PF_ADD(s, lat_free[alloy__pf_bucket(d, PF_LAT_SUB, PF_LAT_BUCKETS)], 1);
+    PF_ADD(s, lat_free_sum, d);
+    if (d > __atomic_load_n(&s->lat_free_max, __ATOMIC_RELAXED))
+        __atomic_store_n(&s->lat_free_max, d, __ATOMIC_RELAXED);
+}
+
+void alloy__pf_on_failed(uint64_t t0, uint64_t t1) {
+    (void)t0, (void)t1;
+    pf_slot *s = alloy__pf_slot();
+    PF_ADD(s, failed_count, 1);
+}
+
+void alloy__pf_count_realloc(void) {
+    pf_slot *s = alloy__pf_slot();
+    PF_ADD(s, realloc_count, 1);
+}
+
+/* ---- start / stop / reset ----------------------------------------------------------- */
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void reset_all(void) {
+    __atomic_add_fetch(&alloy__pf_cfg.gen, 1, __ATOMIC_ACQ_REL);
+    if (overflow != NULL) slot_zero(overflow);
+    recs_clear();
+    __atomic_store_n(&live_bytes, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&peak_bytes, 0, __ATOMIC_RELAXED);
+    alloy__pf_self.pending = 0;
+    start_wall = alloy__pf_wall();
+    start_mono = alloy__pf_mono_ns();
+    alloy__pf_timeline_reset();
+}
+
+bool alloy__pf_begin(const alloy_profile_options *o) {
+    alloy_profile_options def;
+    if (o == NULL) {
+        alloy_profile_options_init(&def);
+        o = &def;
+    }
+    if (!alloy__pf_options_ok(o)) {
+        errno = EINVAL;
+        return false;
+    }
+    if (__atomic_load_n(&alloy__pf_running, __ATOMIC_ACQUIRE)) {
+        errno = EBUSY;
+        return false;
+    }
+    alloy__pf_clock_init();
+    exit_key_init();
+    if (overflow == NULL) {
+        overflow = alloy__pf_pages(sizeof(pf_slot));
+        if (overflow == NULL) {
+            errno = ENOMEM;
+            return false;
+        }
+        overflow->index = PF_MAX_THREADS - 1;
+        overflow->shared = true;
+        memcpy(overflow->name, "(other threads)", 16);
+        slots[PF_MAX_THREADS - 1] = overflow;
+    }
+    if (o->sample_bytes != 0 && filter == NULL) {
+        filter = alloy__pf_pages(FILTER_SLOTS);
+        if (filter == NULL) {
+            errno = ENOMEM;
+            return false;
+        }
+    }
+    if (o->capture_stacks) {
+        alloy__pf_self.inside++;
+        unwinder = alloy__dbg_unwinder_resolve(ALLOY_DEBUG_UNWIND_DEFAULT);
+        alloy__pf_self.inside--;
+    }
+    alloy__pf_cfg.o = *o;
+    if (alloy__pf_cfg.o.latency_every == 0) alloy__pf_cfg.o.latency_every = 1;
+    alloy__pf_cfg.slack = o->sample_bytes == 0 ? 0 : 256 * 1024;
+    reset_all();
+    if (alloy__pf_cfg.o.timeline_ms != 0)
+        __atomic_store_n(&alloy__pf_want_thread, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&alloy__pf_running, 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+bool alloy_profile_start(const alloy_profile_options *o) {
+    if (o != NULL && !alloy__pf_options_ok(o)) {
+        errno = EINVAL;
+        return false;
+    }
+    if (!alloy_layer_push(ALLOY_LAYER_PROFILE)) return false;
+    pthread_mutex_lock(&ctl_lock);
+    bool ok = alloy__pf_begin(o);
+    pthread_mutex_unlock(&ctl_lock);
+    if (ok) {
+        alloy__pf_self.inside++;
+        alloy__pf_thread_kick();
+        alloy__pf_self.inside--;
+    }
+    return ok;
+}
+
+void alloy_profile_stop(void) {
+    pthread_mutex_lock(&ctl_lock);
+    __atomic_store_n(&alloy__pf_running, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&ctl_lock);
+    alloy__pf_thread_stop();
+}
+
+bool alloy_profile_running(void) {
+    return __atomic_load_n(&alloy__pf_running, __ATOMIC_ACQUIRE) != 0;
+}
+
+void alloy_profile_reset(void) {
+    pthread_mutex_lock(&ctl_lock);
+    reset_all();
+    pthread_mutex_unlock(&ctl_lock);
+}
+
+/* ---- snapshot ------------------------------------------------------------------------ */
+
+/* Bump allocator over one mmap for everything a report points to. */
+typedef struct arena {
+    unsigned char *p;
+    size_t used, cap;
+} arena;
+
+static void *arena_get(arena *a, size_t n) {
+    n = (n + 15u) & ~(size_t)15u;
+    if (a->used + n > a->cap) return NULL;
+    void *r = a->p + a->used;
+    a->used += n;
+    return r;
+}
+
+static char *arena_str(arena *a, const char *s) {
+    if (s == NULL) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = arena_get(a, n);
+    if (d != NULL) memcpy(d, s, n);
+    return d;
+}
+
+static void read_comm(uint64_t tid, char *out, size_t len) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%llu/comm", (unsigned long long)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[32];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return;
+    if (buf[n - 1] == '\n') n--;
+    if ((size_t)n >= len) n = (ssize_t)len - 1;
+    for (ssize_t i = 0; i < n; i++) __atomic_store_n(&out[i], buf[i], __ATOMIC_RELAXED);
+    __atomic_store_n(&out[n], 0, __ATOMIC_RELAXED);
+}
+
+typedef struct site_acc {
+    uint32_t stack;
+    double count, bytes;
+} site_acc;
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define MAX_SITES 4096u
+#define REPORT_SITES 100u
+
+static int cmp_sizecount(const void *a, const void *b) {
+    const alloy_profile_size_count *x = a, *y = b;
+    if (x->count != y->count) return x->count < y->count ? 1 : -1;
+    return x->size < y->size ? -1 : x->size > y->size;
+}
+static int cmp_site(const void *a, const void *b) {
+    const site_acc *x = a, *y = b;
+    if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
+    return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+static void fill_latency(arena *a, alloy_profile_latency *out, const uint64_t *hist, uint64_t sum,
+                         uint64_t max, double nspt) {
+    uint64_t n = 0;
+    size_t nb = 0;
+    for (unsigned i = 0; i < PF_LAT_BUCKETS; i++) {
+        n += hist[i];
+        nb += hist[i] != 0;
+    }
+    out->count = n;
+    out->sum_ns = (double)sum * nspt;
+    out->mean_ns = n ? out->sum_ns / (double)n : 0.0;
+    out->max_ns = (double)max * nspt;
+    out->p50_ns = (double)alloy__pf_quantile(hist, PF_LAT_BUCKETS, PF_LAT_SUB, 0.50, max) * nspt;
+    out->p95_ns = (double)alloy__pf_quantile(hist, PF_LAT_BUCKETS, PF_LAT_SUB, 0.95, max) * nspt;
+    out->p99_ns = (double)alloy__pf_quantile(hist, PF_LAT_BUCKETS, PF_LAT_SUB, 0.99, max) * nspt;
+    out->p999_ns = (double)alloy__pf_quantile(hist, PF_LAT_BUCKETS, PF_LAT_SUB, 0.999, max) * nspt;
+    alloy_profile_latency_bucket *b = arena_get(a, (nb ? nb : 1) * sizeof *b);
+    size_t k = 0;
+    for (unsigned i = 0; b != NULL && i < PF_LAT_BUCKETS; i++) {
+        if (hist[i] == 0) continue;
+        b[k].le_ns = (double)(alloy__pf_bucket_hi(i, PF_LAT_SUB) + 1u) * nspt;
+        b[k].count = hist[i];
+        k++;
+    }
+    out->buckets = b;
+    out->nbuckets = b != NULL ? k : 0;
+}
+
+static uint64_t heap_from_backend(const char **source) {
+    /* glibc: mallinfo2 when the backend below is glibc malloc itself. */
+    const char *name = alloy__pf_backend_name();
+    if (strcmp(name, "libc") == 0) {
+        extern struct alloy_mi2 {
+            size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks,
+                keepcost;
+        } mallinfo2(void) __attribute__((weak));
+        if (mallinfo2 != NULL) {
+            struct alloy_mi2 mi = mallinfo2();
+            *source = "mallinfo2";
+            return mi.arena + mi.hblkhd;
+        }
+    }
+    *source = "rss";
+    return 0;
+}
+
+bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
+    memset(r, 0, sizeof *r);
+    uint32_t n = __atomic_load_n(&nslots, __ATOMIC_ACQUIRE);
+    if (n > PF_MAX_THREADS - 1) n = PF_MAX_THREADS - 1;
+    /* Sum into a scratch slot. */
+    size_t tl_cap = alloy__pf_timeline_len() + 16;
+    size_t nthreads_max = n + 1;
+    size_t cap = sizeof(pf_slot) + nthreads_max * sizeof(alloy_profile_thread) +
+                 nthreads_max * nthreads_max * sizeof(uint64_t) +
+                 PF_SIZE_BUCKETS * sizeof(alloy_profile_size_bucket) +
+                 2 * PF_LAT_BUCKETS * sizeof(alloy_profile_latency_bucket) +
+                 (PF_SMALL_SIZES + PF_BIG_SIZES * nthreads_max) * sizeof(alloy_profile_size_count) +
+                 MAX_SITES * sizeof(site_acc) +
+                 REPORT_SITES * (sizeof(alloy_profile_leak_site) +
+                                 64 * sizeof(alloy_profile_frame) + 64 * 3 * 128) +
+                 tl_cap * sizeof(alloy_profile_sample) + 65536;
+    cap = (cap + 4095u) & ~(size_t)4095u;
+    arena a = {alloy__pf_pages(cap), 0, cap};
+    if (a.p == NULL) {
+        errno = ENOMEM;
+        return false;
+    }
+    r->priv_ = a.p;
+    r->priv_len_ = cap;
+    pf_slot *sum = arena_get(&a, sizeof(pf_slot));
+    uint32_t gen = __atomic_load_n(&alloy__pf_cfg.gen, __ATOMIC_ACQUIRE);
+    alloy_profile_thread *th = arena_get(&a, nthreads_max * sizeof *th);
+    uint32_t *rowof = arena_get(&a, PF_MAX_THREADS * sizeof(uint32_t)); /* slot index -> row */
+    pf_slot **used = arena_get(&a, nthreads_max * sizeof(pf_slot *));
+    size_t nt = 0;
+    for (uint32_t i = 0; i < PF_MAX_THREADS; i++) {
+        if (i >= n && i != PF_MAX_THREADS - 1) continue;
+        pf_slot *s = __atomic_load_n(&slots[i], __ATOMIC_ACQUIRE);
+        if (s == NULL) continue;
+        if (!s->shared && __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != gen) continue;
+        if (s->shared && LOAD(s->alloc_count) == 0 && LOAD(s->free_count) == 0) continue;
+        const uint64_t *src = &s->alloc_count;
+        uint64_t *dst = &sum->alloc_count;
+        size_t words = (size_t)((const uint64_t *)(const void *)(s + 1) - src);
+        size_t big_off = (size_t)((const uint64_t *)(const void *)s->big - src);
+        size_t big_words = sizeof(s->big) / (sizeof(uint64_t));
+        for (size_t w = 0; w < words; w++) {
+            if (w >= big_off && w < big_off + big_words) continue;
+            uint64_t v = __atomic_load_n(&src[w], __ATOMIC_RELAXED);
+            if (&dst[w] == &sum->lat_alloc_max || &dst[w] == &sum->lat_free_max)
+                dst[w] = v > dst[w] ? v : dst[w];
+            else
+                dst[w] += v;
+        }
+        alloy_profile_thread *t = &th[nt];
+        t->index = (uint32_t)nt;
+        t->tid = s->tid;
+        t->exited = __atomic_load_n(&s->exited, __ATOMIC_ACQUIRE) != 0;
+        if (!t->exited && !s->shared && !in_signal) read_comm(s->tid, s->name, sizeof s->name);
+        for (size_t c = 0; c + 1 < sizeof t->name; c++) {
+            t->name[c] = __atomic_load_n(&s->name[c], __ATOMIC_RELAXED);
+            if (t->name[c] == 0) break;
+        }
+        t->alloc_count = LOAD(s->alloc_count);
+        t->free_count = LOAD(s->free_count);
+        t->alloc_bytes = LOAD(s->alloc_usable);
+        t->free_bytes = LOAD(s->free_usable);
+        rowof[i] = (uint32_t)nt;
+        used[nt] = s;
+        nt++;
+    }
+    /* The cross-thread matrix, by row of the report. */
+    uint64_t *mx = arena_get(&a, (nt ? nt * nt : 1) * sizeof(uint64_t));
+    uint64_t xtotal = 0;
+    for (size_t f = 0; f < nt; f++) {
+        for (size_t c = 0; c < nt; c++) {
+            uint32_t owner_slot = used[c]->index;
+            uint64_t v = LOAD(used[f]->xfree[owner_slot]);
+            if (c == f && !used[f]->shared) continue;
+            mx[f * nt + c] += v;
+            th[f].cross_thread_frees_received += v;
+            th[c].cross_thread_frees_sent += v;
+            xtotal += v;
+        }
+    }
+    (void)rowof;
+    r->schema = ALLOY_PROFILE_SCHEMA;
+    r->mode = alloy__pf_cfg.o.sample_bytes ? "sampled" : "full";
+    r->backend = arena_str(&a, alloy__pf_backend_name());
+    r->pid = (uint64_t)getpid();
+    r->start_time = start_wall;
+    r->end_time = alloy__pf_wall();
+    r->duration_s = (double)(alloy__pf_mono_ns() - start_mono) * 1e-9;
+    r->sample_bytes = alloy__pf_cfg.o.sample_bytes;
+    r->latency_every = alloy__pf_cfg.o.latency_every;
+    r->clock = alloy__pf_use_tsc ? "tsc" : "clock_gettime";
+    r->alloc_count = sum->alloc_count;
+    r->free_count = sum->free_count;
+    r->realloc_count = sum->realloc_count;
+    r->failed_count = sum->failed_count;
+    r->alloc_bytes = sum->alloc_bytes;
+    r->alloc_usable_bytes = sum->alloc_usable;
+    r->free_bytes = sum->free_bytes;
+    r->free_usable_bytes = sum->free_usable;
+    r->unknown_free_count = sum->unknown_free_count;
+    r->unknown_free_bytes = sum->unknown_free_bytes;
+    r->current_bytes =
+        sum->alloc_usable > sum->free_usable ? sum->alloc_usable - sum->free_usable : 0;
+    r->current_count = sum->alloc_count > sum->free_count ? sum->alloc_count - sum->free_count : 0;
+    int64_t pk = __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED);
+    r->peak_bytes = pk > 0 ? (uint64_t)pk : 0;
+    if (r->peak_bytes < r->current_bytes) r->peak_bytes = r->current_bytes;
+    double d = r->duration_s > 0 ? r->duration_s : 1e-9;
+    r->alloc_rate = (double)r->alloc_count / d;
+    r->free_rate = (double)r->free_count / d;
+    r->bytes_rate = (double)r->alloc_bytes / d;
+    alloy__pf_rates(&r->alloc_rate_avg, &r->free_rate_avg);
+    double nspt = alloy__pf_ns_per_tick();
+    fill_latency(&a, &r->alloc_latency, sum->lat_alloc, sum->lat_alloc_sum, sum->lat_alloc_max,
+                 nspt);
+    fill_latency(&a, &r->free_latency, sum->lat_free, sum->lat_free_sum, sum->lat_free_max, nspt);
+    r->cross_thread_free_count = xtotal;
+    r->cross_thread_free_pct = r->free_count ? 100.0 * (double)xtotal / (double)r->free_count : 0.0;
+    /* Size histogram. */
+    alloy_profile_size_bucket *sb = arena_get(&a, PF_SIZE_BUCKETS * sizeof *sb);
+    size_t nsb = 0;
+    for (unsigned b = 0; sb != NULL && b < PF_SIZE_BUCKETS; b++) {
+        if (sum->size_hist[b] == 0) continue;
+        sb[nsb++] = (alloy_profile_size_bucket){alloy__pf_bucket_lo(b, PF_SIZE_SUB),
+                                                alloy__pf_bucket_hi(b, PF_SIZE_SUB),
+                                                sum->size_hist[b], sum->size_bytes[b]};
+    }
+    r->size_buckets = sb;
+    r->nsize_buckets = nsb;
+    /* Top sizes: exact small sizes plus every thread's big table, merged. */
+    size_t ncand = 0;
+    alloy_profile_size_count *cand =
+        arena_get(&a, (PF_SMALL_SIZES + PF_BIG_SIZES * nt + 1) * sizeof *cand);
+    if (cand != NULL) {
+        for (unsigned z = 0; z < PF_SMALL_SIZES; z++)
+            if (sum->small[z]) cand[ncand++] = (alloy_profile_size_count){z, sum->small[z]};
+        for (size_t t = 0; t < nt; t++) {
+            for (unsigned j = 0; j < PF_BIG_SIZES; j++) {
+                uint64_t sz = LOAD(used[t]->big[j].size), c = LOAD(used[t]->big[j].count);
+                if (sz == 0 || c == 0) continue;
+                size_t k = PF_SMALL_SIZES;
+                for (size_t q = 0; q < ncand; q++) {
+                    if (cand[q].size == sz) {
+                        k = q;
+                        break;
+                    }
+                }
+                if (k < ncand)
+                    cand[k].count += c;
+                else
+                    cand[ncand++] = (alloy_profile_size_count){sz, c};
+            }
+        }
+        qsort(cand, ncand, sizeof *cand, cmp_sizecount);
+    }
+    r->top_sizes = cand;
+    r->ntop_sizes = ncand < alloy__pf_cfg.o.top_sizes ? ncand : alloy__pf_cfg.o.top_sizes;
+    r->threads = th;
+    r->nthreads = nt;
+    r->cross_matrix = mx;
+    /* Leaks: live recorded blocks grouped by allocation stack. */
+    r->leaks_estimated = alloy__pf_cfg.o.sample_bytes != 0;
+    uint64_t live_req = 0;
+    bool recs = alloy__pf_cfg.o.detect_leaks || alloy__pf_cfg.o.track_cross_thread;
+    site_acc *acc = arena_get(&a, MAX_SITES * sizeof *acc);
+    size_t nacc = 0;
+    double lcount = 0, lbytes = 0;
+    for (unsigned i = 0; recs && acc != NULL && i < SHARDS; i++) {
+        pf_shard *sh = &shards[i];
+        if (in_signal) {
+            if (!lock_try(&sh->lock)) continue;
+        } else {
+            lock_take(&sh->lock);
+        }
+        for (uint32_t j = 0; j < sh->cap; j++) {
+            pf_rec *rc = &sh->tab[j];
+            if (rc->key == 0) continue;
+            double w = sample_weight(rc->size);
+            live_req += rc->size;
+            lcount += w;
+            lbytes += w * (double)rc->size;
+            size_t k = 0;
+            for (; k < nacc; k++)
+                if (acc[k].stack == rc->stack) break;
+            if (k == nacc) {
+                if (nacc == MAX_SITES) continue;
+                acc[nacc++] = (site_acc){rc->stack, 0, 0};
+            }
+            acc[k].count += w;
+            acc[k].bytes += w * (double)rc->size;
+        }
+        lock_drop(&sh->lock);
+    }
+    if (alloy__pf_cfg.o.detect_leaks) {
+        r->leaked_count = (uint64_t)(lcount + 0.5);
+        r->leaked_bytes = (uint64_t)(lbytes + 0.5);
+        qsort(acc, nacc, sizeof *acc, cmp_site);
+        size_t ns = nacc < REPORT_SITES ? nacc : REPORT_SITES;
+        alloy_profile_leak_site *ls = arena_get(&a, (ns ? ns : 1) * sizeof *ls);
+        for (size_t k = 0; ls != NULL && k < ns; k++) {
+            ls[k].count = (uint64_t)(acc[k].count + 0.5);
+            ls[k].bytes = (uint64_t)(acc[k].bytes + 0.5);
+            void *const *pcs = NULL;
+            size_t nf = alloy__dbg_frames(acc[k].stack, &pcs);
+            alloy_profile_frame *fr = nf ? arena_get(&a, nf * sizeof *fr) : NULL;
+            for (size_t f = 0; fr != NULL && f < nf; f++) {
+                fr[f].pc = (uintptr_t)pcs[f];
+                if (in_signal) continue;
+                dbg_sym sym;
+                alloy__pf_self.inside++;
+                alloy__dbg_symbolize(acc[k].stack, (uintptr_t)pcs[f], true, &sym);
+                alloy__pf_self.inside--;
+                if (sym.n > 0) {
+                    fr[f].function = arena_str(&a, sym.f[sym.n - 1].func);
+                    fr[f].file = arena_str(&a, sym.f[0].file);
+                    fr[f].line = sym.f[0].line;
+                }
+                fr[f].module = arena_str(&a, sym.module);
+            }
+            ls[k].frames = fr;
+            ls[k].nframes = fr != NULL ? nf : 0;
+        }
+        r->leak_sites = ls;
+        r->nleak_sites = ls != NULL ? ns : 0;
+    }
+    /* Fragmentation. */
+    alloy_profile_fragmentation *fg = &r->fragmentation;
+    fg->usable_bytes = r->current_bytes;
+    fg->requested_bytes = alloy__pf_cfg.o.sample_bytes == 0 && recs ? live_req : 0;
+    fg->rss_bytes = alloy__pf_rss();
+    fg->heap_bytes = heap_from_backend(&fg->heap_source);
+    if (fg->heap_bytes == 0) fg->heap_bytes = fg->rss_bytes;
+    if (fg->usable_bytes && fg->requested_bytes)
+        fg->internal = (double)(fg->usable_bytes - (fg->requested_bytes < fg->usable_bytes
+                                                        ? fg->requested_bytes
+                                                        : fg->usable_bytes)) /
+                       (double)fg->usable_bytes;
+    if (fg->heap_bytes) {
+        fg->external = fg->heap_bytes > fg->usable_bytes
+                           ? (double)(fg->heap_bytes - fg->usable_bytes) / (double)fg->heap_bytes
+                           : 0.0;
+        fg->utilization = (double)fg->requested_bytes / (double)fg->heap_bytes;
+    }
+    /* Timeline. */
+    alloy_profile_sample *tl = arena_get(&a, tl_cap * sizeof *tl);
+    r->timeline = tl;
+    r->ntimeline = tl != NULL ? alloy__pf_timeline_copy(tl, tl_cap, &r->timeline_ms) : 0;
+    return true;
+}
+
+void alloy__pf_totals(uint64_t *allocs, uint64_t *frees, int64_t *live) {
+    uint32_t n = __atomic_load_n(&nslots, __ATOMIC_ACQUIRE);
+    uint32_t gen = __atomic_load_n(&alloy__pf_cfg.gen, __ATOMIC_ACQUIRE);
+    uint64_t a = 0, f = 0, au = 0, fu = 0;
+    for (uint32_t i = 0; i < PF_MAX_THREADS; i++) {
+        if (i >= n && i != PF_MAX_THREADS - 1) continue;
+        pf_slot *s = __atomic_load_n(&slots[i], __ATOMIC_ACQUIRE);
+        if (s == NULL || (!s->shared && __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != gen))
+            continue;
+        a += LOAD(s->alloc_count);
+        f += LOAD(s->free_count);
+        au += LOAD(s->alloc_usable);
+        fu += LOAD(s->free_usable);
+    }
+    *allocs = a;
+    *frees = f;
+    *live = (int64_t)(au - fu);
+}
+
+bool alloy_profile_snapshot(alloy_profile_report *r) {
+    if (r == NULL) {
+        errno = EINVAL;
+        return false;
+    }
+    alloy__pf_self.inside++;
+    bool ok = alloy__pf_snapshot(r, false);
+    alloy__pf_self.inside--;
+    return ok;
+}
+
+void alloy_profile_report_free(alloy_profile_report *r) {
+    if (r == NULL) return;
+    alloy__pf_unpages(r->priv_, r->priv_len_);
+    memset(r, 0, sizeof *r);
+}
