@@ -87,8 +87,8 @@ typedef struct alloy_debug_options {
     alloy_debug_unwinder unwinder; /* default ALLOY_DEBUG_UNWIND_DEFAULT */
     alloy_debug_guard guard;       /* default ALLOY_DEBUG_GUARD_OFF */
     unsigned guard_sample_rate;    /* GUARD_SAMPLE: guard one block in this many; default 1000 */
-    unsigned guard_slots;          /* guarded blocks live or in quarantine at once; default 4096 */
-    size_t guard_max_size;         /* larger blocks get guard bytes only; default 16 KiB */
+    unsigned guard_slots;          /* guarded blocks live or quarantined at once; 4096; <= 65536 */
+    size_t guard_max_size;         /* larger blocks get guard bytes only; 16 KiB; <= 1 MiB */
     alloy_debug_handler *on_error; /* NULL: abort on every error except leaks */
     void *on_error_arg;            /* passed to on_error */
     const char *json_path;         /* JSON lines report file ("%p": pid); NULL: none */

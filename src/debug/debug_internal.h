@@ -26,6 +26,8 @@
 #define DBG_PAT_FREE 0xfdu /* freed blocks in quarantine */
 #define DBG_DEFAULT_QUARANTINE (256u << 10)
 #define DBG_DEFAULT_FILL 256u
+#define DBG_GUARD_SLOTS_MAX 65536u           /* alloy_debug_options.guard_slots, at most */
+#define DBG_GUARD_MAX_SIZE ((size_t)1 << 20) /* alloy_debug_options.guard_max_size, at most */
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -257,11 +259,16 @@ ALLOY_HIDDEN size_t alloy__dbg_leaks(alloy__debug_heap *h, bool reachability, ui
                                      const void *regs, size_t nregs, const char *when,
                                      alloy_debug_summary *out);
 ALLOY_HIDDEN void alloy__dbg_thread_register(void);
+/* Called from an exit handler: where the live part of this thread's stack starts (the frame
+ * that called exit, skipping alloy's and the C library's frames); fallback if unknown. */
+ALLOY_HIDDEN uintptr_t alloy__dbg_exit_stack_start(uintptr_t fallback);
 /* This thread's stack [*lo, *hi); false (both 0) if unknown. */
 ALLOY_HIDDEN bool alloy__dbg_stack_bounds(uintptr_t *lo, uintptr_t *hi);
 
 /* ---- process mode (process.c) ---------------------------------------------- */
 
 ALLOY_HIDDEN extern alloy_debug alloy__dbg_process;
+/* ALLOY_DEBUG read with src/env.c's rules (1/0, on/off, ...; anything else: one line, off). */
+ALLOY_HIDDEN bool alloy__debug_env_on(void);
 
 #endif /* ALLOY_DEBUG_INTERNAL_H */

@@ -218,10 +218,15 @@ bool alloy__dbg_guard_want(dbg_guard_pool *g, size_t size) {
     return true;
 }
 
+/* The alignment a block of size needs: what the caller asked for, else the largest power of two
+ * dividing size, at most 16 (an object's alignment divides its size). The block's end then falls
+ * on the guard page for every size not a multiple of 16 too (24, 40, 100), as docs/debug.md
+ * promises: the byte after it is on the protected page. */
 static size_t natural_align(size_t size, size_t align) {
     if (align != 0) return align;
-    if (size == 0 || size >= 16) return 16;
-    return (size_t)1 << __builtin_ctzll(size) > 16 ? 16 : (size_t)1 << __builtin_ctzll(size);
+    if (size == 0) return 16;
+    size_t low = (size_t)1 << __builtin_ctzll(size);
+    return low > 16 ? 16 : low;
 }
 
 void *alloy__dbg_guard_alloc(dbg_guard_pool *g, size_t size, size_t align, uint32_t stack,

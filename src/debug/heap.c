@@ -323,6 +323,10 @@ alloy__debug_heap *alloy__dbg_heap_new(dbg_parent parent, const alloy_debug_opti
     if (h->opt.guard_sample_rate == 0) h->opt.guard_sample_rate = 1;
     if (h->opt.guard_slots == 0) h->opt.guard_slots = 4096;
     if (h->opt.guard_max_size == 0) h->opt.guard_max_size = 16 * 1024;
+    /* Bounds that keep the guard pool's reservation (slots x (max size + a page)) below 64 GiB
+     * of address space and its arithmetic far from overflow, whatever the caller passed. */
+    if (h->opt.guard_slots > DBG_GUARD_SLOTS_MAX) h->opt.guard_slots = DBG_GUARD_SLOTS_MAX;
+    if (h->opt.guard_max_size > DBG_GUARD_MAX_SIZE) h->opt.guard_max_size = DBG_GUARD_MAX_SIZE;
     h->opt.unwinder = alloy__dbg_unwinder_resolve(h->opt.unwinder);
     alloy__dbg_fault_install(); /* lookups of wild pointers read through alloy__dbg_safe_load */
     snprintf(h->name, sizeof h->name, "%s", o->name != NULL ? o->name : "alloy_debug");

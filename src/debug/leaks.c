@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include "debug_internal.h"
 
+#include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -199,6 +200,43 @@ static uintptr_t current_stack_hi(void) {
     uintptr_t lo, hi;
     alloy__dbg_stack_bounds(&lo, &hi);
     return hi;
+}
+
+/* ---- the live part of the exiting thread's stack ------------------------------------------
+ * At exit, the frames below the caller of exit (exit itself, __run_exit_handlers, the loader's
+ * _dl_fini and a library's finalizer, the exit handler) sit where the program's last calls were:
+ * their unused slots still hold addresses those calls handled, and a block whose only copy is
+ * such a stale word would not be reported. What is live is the caller of exit and the frames
+ * above it (when main returned, only the start-up frames).
+ *
+ * Unwinding from the exit handler does not get there (library finalizers carry no unwind
+ * tables), so the boundary is found on the stack itself: exit calls __run_exit_handlers, which
+ * never returns, so exactly one word holds a return address into exit, at the bottom of exit's
+ * frame. Stale copies of that value can only lie below it (they are made after the call), so the
+ * highest such word is the one. */
+
+__attribute__((noinline, no_sanitize("address"))) uintptr_t
+alloy__dbg_exit_stack_start(uintptr_t from) {
+    uintptr_t lo, hi;
+    if (!alloy__dbg_stack_bounds(&lo, &hi) || from < lo || from >= hi) return from;
+    static uintptr_t exit_at;
+    if (exit_at == 0) {
+        alloy__dbg_self.inside++; /* dlopen and dlsym may allocate */
+        void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+        void *e = libc != NULL ? dlsym(libc, "exit") : NULL;
+        if (libc != NULL) dlclose(libc);
+        alloy__dbg_self.inside--;
+        exit_at = (uintptr_t)e;
+    }
+    if (exit_at == 0) return from;
+    uintptr_t found = 0;
+    for (uintptr_t a = (from + 7) & ~(uintptr_t)7; a + 8 <= hi; a += 8) {
+        uintptr_t v = *(const uintptr_t *)a;
+        if (v <= exit_at || v > exit_at + 256) continue;
+        Dl_info di;
+        if (dladdr((void *)(v - 1), &di) != 0 && (uintptr_t)di.dli_saddr == exit_at) found = a;
+    }
+    return found != 0 ? found + 8 : from;
 }
 
 /* ---- grouping ------------------------------------------------------------------------ */
