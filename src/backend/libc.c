@@ -1,9 +1,13 @@
-/* libc backend: glibc's malloc family.
+/* SPDX-License-Identifier: MIT */
+/* libc backend: glibc's malloc family, whatever else the process links.
  *
- * In an override build plain malloc is alloy itself, so this backend calls
- * glibc's own entry points (__libc_malloc, ...) instead; otherwise it calls the
- * plain names so that tools interposing malloc (ASan, valgrind, heaptrack)
- * still see every block.
+ * The entry points are glibc's own, looked up in libc.so.6's handle: in a
+ * process that also links jemalloc, tcmalloc or mimalloc (which export malloc
+ * too), or that preloads liballoy-override, the plain names belong to someone
+ * else, and a glibc block given to another allocator's malloc_usable_size or
+ * free kills the process. Valgrind replaces these functions inside libc
+ * itself, so it still sees every block. Only sanitizer builds call the plain
+ * names: there they are the sanitizer's, which is the point of the build.
  */
 #define _GNU_SOURCE
 #include "../internal.h"
@@ -11,6 +15,7 @@
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if ALLOY_HAVE_VALGRIND_H
@@ -20,70 +25,46 @@
     0 /* without the header, valgrind runs just skip this shortcut's check */
 #endif
 
-#ifdef ALLOY_BUILDING_OVERRIDE
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-extern void *__libc_memalign(size_t, size_t);
-#define LIBC_MALLOC __libc_malloc
-#define LIBC_CALLOC __libc_calloc
-#define LIBC_REALLOC __libc_realloc
-#define LIBC_FREE __libc_free
-#define LIBC_MEMALIGN __libc_memalign
-static size_t (*libc_usable_size)(void *);
-#else
-#define LIBC_MALLOC malloc
-#define LIBC_CALLOC calloc
-#define LIBC_REALLOC realloc
-#define LIBC_FREE free
-#define LIBC_MEMALIGN memalign
-#define libc_usable_size malloc_usable_size
+#if defined(ALLOY__ASAN) || defined(ALLOY__TSAN)
+#define LIBC_PLAIN_NAMES 1
 #endif
+
+static void *(*libc_malloc)(size_t);
+static void *(*libc_calloc)(size_t, size_t);
+static void *(*libc_realloc)(void *, size_t);
+static void (*libc_free)(void *);
+static void *(*libc_memalign)(size_t, size_t);
+static size_t (*libc_usable_size)(void *);
+static int (*libc_trim)(size_t);
 
 static void libc_free_sized(void *p, size_t size) {
     (void)size;
-    LIBC_FREE(p);
+    libc_free(p);
 }
 
 static void *libc_malloc_aligned(size_t size, size_t align) {
-    return LIBC_MEMALIGN(align, size);
+    return libc_memalign(align, size);
 }
 
 static void libc_free_aligned_sized(void *p, size_t size, size_t align) {
     (void)size;
     (void)align;
-    LIBC_FREE(p);
+    libc_free(p);
 }
 
 static size_t libc_usable(const void *p) {
     return libc_usable_size((void *)p);
 }
 
-static void *libc_realloc_aligned(void *p, size_t size, size_t align);
-
-static void libc_collect(bool force) {
-    (void)force;
-    malloc_trim(0);
-}
-
-static const alloy__backend libc_table = {
-    .name = "libc",
-    .malloc = LIBC_MALLOC,
-    .calloc = LIBC_CALLOC,
-    .realloc = LIBC_REALLOC,
-    .free = LIBC_FREE,
-    .free_sized = libc_free_sized,
-    .malloc_aligned = libc_malloc_aligned,
-    .realloc_aligned = libc_realloc_aligned,
-    .free_aligned_sized = libc_free_aligned_sized,
-    .usable_size = libc_usable,
-    .collect = libc_collect,
-    .version = NULL,
-};
+static alloy__backend libc_table;
 
 static void *libc_realloc_aligned(void *p, size_t size, size_t align) {
     return alloy__realloc_aligned_by_copy(&libc_table, p, size, align);
+}
+
+static void libc_collect(bool force) {
+    (void)force;
+    libc_trim(0);
 }
 
 /* Is fn defined by glibc itself (not by ASan, TSan, heaptrack or another
@@ -119,16 +100,47 @@ static bool chunk_headers_readable(const alloy__backend *be) {
 }
 
 bool alloy__libc_load(alloy__backend *be, char *err, size_t errlen) {
-#ifdef ALLOY_BUILDING_OVERRIDE
-    /* Our own malloc_usable_size shadows glibc's; find the next definition. */
-    const alloy__sym syms[] = {{"malloc_usable_size", &libc_usable_size}};
-    if (!alloy__resolve(RTLD_NEXT, "libc", syms, 1, err, errlen)) return false;
+#ifdef LIBC_PLAIN_NAMES
+    (void)err, (void)errlen;
+    libc_malloc = malloc;
+    libc_calloc = calloc;
+    libc_realloc = realloc;
+    libc_free = free;
+    libc_memalign = memalign;
+    libc_usable_size = malloc_usable_size;
+    libc_trim = malloc_trim;
 #else
-    (void)err;
-    (void)errlen;
+    void *h = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL) {
+        snprintf(err, errlen, "libc.so.6 is not loaded: %s", dlerror());
+        return false;
+    }
+    /* dlsym on glibc's own handle finds glibc's definitions first. */
+    const alloy__sym syms[] = {
+        {"malloc", &libc_malloc},     {"calloc", &libc_calloc},
+        {"realloc", &libc_realloc},   {"free", &libc_free},
+        {"memalign", &libc_memalign}, {"malloc_usable_size", &libc_usable_size},
+        {"malloc_trim", &libc_trim},
+    };
+    bool ok = alloy__resolve(h, "libc.so.6", syms, sizeof syms / sizeof syms[0], err, errlen);
+    dlclose(h); /* RTLD_NOLOAD took a reference; libc stays */
+    if (!ok) return false;
 #endif
+    libc_table = (alloy__backend){
+        .name = "libc",
+        .malloc = libc_malloc,
+        .calloc = libc_calloc,
+        .realloc = libc_realloc,
+        .free = libc_free,
+        .free_sized = libc_free_sized,
+        .malloc_aligned = libc_malloc_aligned,
+        .realloc_aligned = libc_realloc_aligned,
+        .free_aligned_sized = libc_free_aligned_sized,
+        .usable_size = libc_usable,
+        .collect = libc_collect,
+        .version = gnu_get_libc_version(),
+    };
+    libc_table.glibc_chunks = chunk_headers_readable(&libc_table);
     *be = libc_table;
-    be->version = gnu_get_libc_version();
-    be->glibc_chunks = chunk_headers_readable(be);
     return true;
 }
