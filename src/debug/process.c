@@ -21,6 +21,7 @@
 #include "../layer/layer.h"
 #include "../env.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -96,7 +97,13 @@ static size_t d_usable_size(const void *p) {
     return alloy__dbg_usable(H, p);
 }
 
+/* alloy_collect(true) also empties the quarantine (after checking it): the
+ * freed blocks go back to the table below, as a cache flush would. */
 static void d_collect(bool force) {
+    if (force) {
+        alloy__dbg_check(H);
+        alloy__dbg_drain(H);
+    }
     inner.collect(force);
 }
 
@@ -367,4 +374,30 @@ __attribute__((noinline)) size_t alloy_debug_leak_check(void) {
     return H != NULL ? alloy__dbg_leaks(H, true, from, &regs[0].__jmpbuf, sizeof regs[0].__jmpbuf,
                                         "at alloy_debug_leak_check", NULL)
                      : 0;
+}
+
+/* ---- the process's malloc and the parent ---------------------------------------------------- */
+
+static const void *module_base_of(const void *addr) {
+    Dl_info di;
+    return addr != NULL && dladdr(addr, &di) != 0 ? di.dli_fbase : NULL;
+}
+
+bool alloy__dbg_malloc_shares_parent(void) {
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    bool (*self_fn)(void) = alloy__dbg_malloc_shares_parent;
+    const void *self, *backend;
+    memcpy(&self, &self_fn, sizeof self);
+    memcpy(&backend, &inner.malloc, sizeof backend);
+    const void *mod = module_base_of(m);
+    if (mod == NULL) return true;
+    /* The override: malloc is ours, and a damaged parent is no longer called. */
+    if (mod == module_base_of(self)) return false;
+    /* The libc backend wraps glibc's malloc in liballoy; any other backend is its library. */
+    if (strcmp(inner.name, "libc") == 0) {
+        Dl_info di;
+        return dladdr(m, &di) != 0 && di.dli_fname != NULL &&
+               strstr(di.dli_fname, "libc.so") != NULL;
+    }
+    return mod == module_base_of(backend);
 }
