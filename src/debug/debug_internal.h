@@ -161,6 +161,7 @@ typedef struct alloy__debug_heap {
     bool destroy_live;
     bool guard_only; /* only sampled, guarded blocks are tracked (alloy__dbg_alloc fails otherwise)
                       */
+    bool parent_damaged; /* atomic: a write ran past the guard bytes into the parent's memory */
     char name[64];
     char json_path[512];
     struct alloy__debug_heap *next_heap; /* registry of instances (other-allocator check) */
@@ -266,6 +267,10 @@ ALLOY_HIDDEN uintptr_t alloy__dbg_exit_stack_start(uintptr_t fallback);
 ALLOY_HIDDEN bool alloy__dbg_stack_bounds(uintptr_t *lo, uintptr_t *hi);
 
 /* ---- process mode (process.c) ---------------------------------------------- */
+
+/* Could the process's malloc (what libdw and dlopen call) be the heap under the process debug
+ * heap? Then, once that heap is damaged, reports must not allocate. */
+ALLOY_HIDDEN bool alloy__dbg_malloc_shares_parent(void);
 
 ALLOY_HIDDEN extern alloy_debug alloy__dbg_process;
 /* ALLOY_DEBUG read with src/env.c's rules (1/0, on/off, ...; anything else: one line, off). */

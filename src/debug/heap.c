@@ -41,6 +41,40 @@ alloy__debug_heap *alloy__dbg_heaps(void) {
     return __atomic_load_n(&heaps, __ATOMIC_ACQUIRE);
 }
 
+/* ---- the spare arena --------------------------------------------------------
+ * Once a write has run past a block's guard bytes, the parent's metadata next to it may be
+ * broken: calling the parent again (to allocate, or to free any block) can crash inside it, and
+ * the report that explains the bug would die with it. From then on the heap takes new blocks
+ * from this arena of its own (reserved address space, bump allocated, never reused) and returns
+ * nothing to the parent. Reports, and the symbolizer's allocations through the override, then
+ * never touch the damaged heap. */
+#define SPARE_BYTES ((size_t)256 << 20)
+static struct {
+    unsigned char *base;
+    size_t used;
+    dbg_lock lock;
+} spare;
+
+static void *spare_alloc(size_t size, size_t align) {
+    dbg_lock_take(&spare.lock);
+    if (spare.base == NULL) spare.base = alloy__dbg_pages(SPARE_BYTES);
+    void *p = NULL;
+    if (spare.base != NULL) {
+        size_t start = (spare.used + align - 1) & ~(align - 1);
+        if (start <= SPARE_BYTES && size <= SPARE_BYTES - start) {
+            p = spare.base + start;
+            spare.used = start + size;
+        }
+    }
+    dbg_lock_drop(&spare.lock);
+    return p;
+}
+
+static inline bool spare_owns(uintptr_t p) {
+    uintptr_t b = (uintptr_t)__atomic_load_n(&spare.base, __ATOMIC_ACQUIRE);
+    return b != 0 && p >= b && p < b + SPARE_BYTES;
+}
+
 /* ---- layout ---------------------------------------------------------------- */
 
 static inline size_t eff_align(size_t align) {
@@ -251,9 +285,23 @@ static bool check_live(alloy__debug_heap *h, const dbg_rec *r, pending *pd) {
                                               : check_guards(r, &under);
     if (bad == 0) return true;
     if (r->flags & RECF_GUARDED) under = bad < r->user;
+    /* The outermost guard byte changed too: the write may have gone on into the parent's memory
+     * (its metadata for the next block). */
+    bool beyond = false;
+    if (!(r->flags & RECF_GUARDED) && !spare_owns(r->user)) {
+        size_t front = eff_align(rec_align(r));
+        const unsigned char *outer = (const unsigned char *)r->user - front;
+        beyond = under ? outer[0] != DBG_PAT_RZ
+                       : outer[outer_size(r->size, rec_align(r)) - 1] != DBG_PAT_RZ;
+        if (beyond) __atomic_store_n(&h->parent_damaged, true, __ATOMIC_RELAXED);
+    }
     add_problem(pd, under ? ALLOY_DEBUG_UNDERFLOW : ALLOY_DEBUG_OVERFLOW, r, bad,
-                under ? "a guard byte before the block changed"
-                      : "a guard byte after the block changed");
+                beyond  ? (under ? "every guard byte before the block changed: the write may have "
+                                   "gone on into the memory before it, which alloy leaves alone from now on"
+                                 : "every guard byte after the block changed: the write may have "
+                                   "gone on into the memory after it, which alloy leaves alone from now on")
+                : under ? "a guard byte before the block changed"
+                        : "a guard byte after the block changed");
     return false;
 }
 
@@ -273,6 +321,7 @@ static void release(alloy__debug_heap *h, const dbg_rec *r) {
         return;
     }
     size_t align = eff_align(rec_align(r));
+    if (spare_owns(r->user) || __atomic_load_n(&h->parent_damaged, __ATOMIC_RELAXED)) return;
     h->parent.free(h->parent.ctx, (void *)(r->user - eff_align(align)), outer_size(r->size, align),
                    align);
 }
@@ -412,7 +461,9 @@ void *alloy__dbg_alloc(alloy__debug_heap *h, size_t size, size_t align, bool zer
     } else {
         if (ALLOY_UNLIKELY(size > SIZE_MAX / 2 - a - 64)) return NULL;
         size_t total = outer_size(size, a);
-        outer = h->parent.alloc(h->parent.ctx, total, a);
+        if (ALLOY_UNLIKELY(__atomic_load_n(&h->parent_damaged, __ATOMIC_RELAXED)))
+            outer = spare_alloc(total, a);
+        if (ALLOY_LIKELY(outer == NULL)) outer = h->parent.alloc(h->parent.ctx, total, a);
         if (ALLOY_UNLIKELY(outer == NULL)) return NULL;
         user = (uintptr_t)outer + eff_align(a);
         memset(outer, DBG_PAT_RZ, eff_align(a));

@@ -110,6 +110,23 @@ int alloy__dbg_open_json(const char *path) {
 
 /* ---- stacks ------------------------------------------------------------------------- */
 
+/* Set while a report must not allocate (the process's malloc is a damaged heap): frames are
+ * printed as module+offset, which addr2line resolves, instead of going through libdw. */
+static bool no_symbols;
+
+static void symbolize(uint32_t id, uintptr_t pc, dbg_sym *s) {
+    if (!no_symbols) {
+        alloy__dbg_symbolize(id, pc, true, s);
+        return;
+    }
+    memset(s, 0, sizeof *s);
+    dbg_module *m = alloy__dbg_module_for(id, pc);
+    if (m != NULL) {
+        s->module = m->path;
+        s->offset = pc - m->bias;
+    }
+}
+
 static void text_stack(out *o, const char *title, uint32_t id, uint32_t tid) {
     void *const *pcs;
     size_t n = alloy__dbg_frames(id, &pcs);
@@ -124,7 +141,7 @@ static void text_stack(out *o, const char *title, uint32_t id, uint32_t tid) {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         dbg_sym s;
-        alloy__dbg_symbolize(id, (uintptr_t)pcs[i], true, &s);
+        symbolize(id, (uintptr_t)pcs[i], &s);
         if (s.n == 0) {
             if (s.module != NULL)
                 out_fmt(o, "    #%zu %p in ?? (%s+0x%zx)\n", k++, pcs[i], s.module,
@@ -154,7 +171,7 @@ static void json_stack(out *o, const char *title, uint32_t id, uint32_t tid) {
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         dbg_sym s;
-        alloy__dbg_symbolize(id, (uintptr_t)pcs[i], true, &s);
+        symbolize(id, (uintptr_t)pcs[i], &s);
         unsigned nf = s.n > 0 ? s.n : 1;
         for (unsigned j = 0; j < nf; j++) {
             const dbg_frame *f = s.n > 0 ? &s.f[j] : NULL;
@@ -260,6 +277,8 @@ alloy_debug_action alloy__dbg_report(alloy__debug_heap *h, dbg_problem *p) {
 
     out *const o = &report_out;
     dbg_lock_take(&report_lock);
+    no_symbols = h->process && __atomic_load_n(&h->parent_damaged, __ATOMIC_RELAXED) &&
+                 alloy__dbg_malloc_shares_parent();
     o->fd = STDERR_FILENO;
     o->n = 0;
     out_fmt(o, "=================================================================\n");
@@ -270,6 +289,9 @@ alloy_debug_action alloy__dbg_report(alloy__debug_heap *h, dbg_problem *p) {
         out_fmt(o, " on a %zu-byte block at %p", p->e.size, p->e.ptr);
     out_fmt(o, " (thread %u)\n", p->now_tid);
     describe(o, p);
+    if (no_symbols)
+        out_str(o, "  (frames as module+offset, for addr2line -f -i -e MODULE OFFSET: the C "
+                   "library's heap may be damaged, and the symbolizer allocates from it)\n");
     for (size_t i = 0; i < ns; i++) text_stack(o, st[i].title, st[i].stack, st[i].tid);
     out_fmt(o, "==%ld==SUMMARY: alloy debug: %s (%zu-byte block)\n", pid, p->e.name, p->e.size);
     out_flush(o);
@@ -335,6 +357,8 @@ void alloy__dbg_report_leaks(alloy__debug_heap *h, dbg_leak_site *sites, size_t 
     }
     out *const o = &report_out;
     dbg_lock_take(&report_lock);
+    no_symbols = h->process && __atomic_load_n(&h->parent_damaged, __ATOMIC_RELAXED) &&
+                 alloy__dbg_malloc_shares_parent();
     o->fd = STDERR_FILENO;
     o->n = 0;
     out_fmt(o, "=================================================================\n");

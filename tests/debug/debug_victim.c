@@ -4,7 +4,8 @@
  *
  *   debug_victim work        allocate, check and free a mixed workload; print "victim ok" and
  *                            the peak RSS in KiB ("rss <n>") on stdout; exit 0
- *   debug_victim overflow N  malloc(50), write N bytes past its end, free it (issue 15 item 1)
+ *   debug_victim overflow N  alloy_malloc(50), write N bytes past its end, free it (issue 15
+ *                            item 1); malloc-overflow N: the same with malloc (for the override)
  *   debug_victim leak        leak one 42-byte block whose address stayed in a dead stack slot
  *   debug_victim exec K      exec itself K times, leaking one block in each image
  *   debug_victim aligned     alloy_free_sized on a block from alloy_malloc_aligned
@@ -15,6 +16,7 @@
 #define _GNU_SOURCE
 #include <alloy.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,12 +67,15 @@ static int work(void) {
     return 0;
 }
 
-__attribute__((noinline)) static void overflow(size_t past) {
-    char *p = alloy_malloc(50);
+__attribute__((noinline)) static void overflow(size_t past, bool plain) {
+    char *p = plain ? malloc(50) : alloy_malloc(50);
     if (p == NULL) exit(1);
-    memset(p, 'C', 50 + past);
     sink = p;
-    alloy_free(p);
+    memset(sink, 'C', 50 + past);
+    if (plain)
+        free(sink);
+    else
+        alloy_free(sink);
 }
 
 /* The pointer is stored in a local and a global, both cleared, and copied all over this frame,
@@ -95,8 +100,8 @@ int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "work";
     setvbuf(stdout, NULL, _IONBF, 0);
     if (strcmp(mode, "work") == 0) return work();
-    if (strcmp(mode, "overflow") == 0 && argc > 2) {
-        overflow((size_t)strtoul(argv[2], NULL, 10));
+    if ((strcmp(mode, "overflow") == 0 || strcmp(mode, "malloc-overflow") == 0) && argc > 2) {
+        overflow((size_t)strtoul(argv[2], NULL, 10), mode[0] == 'm');
         printf("victim survived\n");
         return 0;
     }
