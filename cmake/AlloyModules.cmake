@@ -2,15 +2,18 @@
 # src/smr, ...). Each module appends to ALLOY_SOURCES in its own block below;
 # the list is compiled into liballoy, liballoy.a and liballoy-override.so.
 
-# ---- alloc + context (issue 3)
+# ---- alloc + context
 list(APPEND ALLOY_SOURCES
   src/alloc/allocator.c src/alloc/arena.c src/alloc/fixed.c src/alloc/pool.c
   src/alloc/shared_pool.c src/alloc/failing.c src/alloc/tally.c src/context.c)
 
-# ---- smr (issue 5)
+# ---- smr
 list(APPEND ALLOY_SOURCES src/smr/domain.c src/smr/reclaim.c src/smr/node.c)
 
-# ---- debug allocator (issue 4)
+# ---- exported twins of the headers' inline functions (for ctypes and other FFIs)
+list(APPEND ALLOY_SOURCES src/inline.c)
+
+# ---- debug allocator
 # libunwind and libdw are dlopen'd at run time (no link dependency); libdw's
 # header is only needed for its types.
 list(APPEND ALLOY_SOURCES

@@ -145,9 +145,9 @@ int main(void) {
     }
 
     alloy_arena_stats as;
-    alloy_arena_get_stats(&arena, &as);
+    alloy_arena_stats_get(&arena, &as);
     alloy_pool_stats ps;
-    alloy_pool_get_stats(&sessions_pool, &ps);
+    alloy_pool_stats_get(&sessions_pool, &ps);
     printf("\narena: %zu bytes committed in %zu chunk(s), reused by %d requests\n", as.committed,
            as.chunks, 100 * (int)(sizeof requests / sizeof requests[0]));
     printf("pool: %zu live sessions of %zu bytes, %zu slab(s)\n", ps.live, ps.block_size, ps.slabs);
@@ -161,7 +161,7 @@ int main(void) {
     alloy_pool_deinit(&sessions_pool);
     alloy_temp_release();
     alloy_tally_report rep;
-    alloy_tally_get(&heap_use, &rep);
+    alloy_tally_stats_get(&heap_use, &rep);
     printf("all memory returned: %s\n", rep.totals.current_count == 0 ? "yes" : "NO");
     return rep.totals.current_count == 0 ? 0 : 1;
 }

@@ -148,17 +148,25 @@ static inline bool alloy__bump(alloy__bump_head *h, size_t size, size_t align, v
 #define ALLOY_SIZE_LIMIT ((size_t)PTRDIFF_MAX)
 
 /* True if align is a power of two (0 is not). */
-static inline bool alloy_align_ok(size_t align) {
+ALLOY_INLINE bool alloy_align_ok(size_t align) {
     return align != 0 && (align & (align - 1)) == 0;
 }
 
-/* The pointer returned for size 0: non-NULL, aligned, never dereferenced or passed to a table. */
-static inline void *alloy_zero_size_ptr(size_t align) {
-    return (void *)(uintptr_t)align;
+/* The pointer returned for size 0: non-NULL, aligned, never dereferenced or passed to a table.
+ * The empty asm hides the constant from the optimizer: seen through an inlined
+ * alloy_alloc, a constant address on the size-0 path made gcc warn
+ * (-Wstringop-overflow, -Warray-bounds) about writes the caller's size check keeps off
+ * that path, where the same code with malloc is quiet. */
+ALLOY_INLINE void *alloy_zero_size_ptr(size_t align) {
+    void *p = (void *)(uintptr_t)align;
+#if defined(__GNUC__)
+    __asm__("" : "+r"(p));
+#endif
+    return p;
 }
 
 /* Allocate size bytes aligned to align from a; NULL on failure, contract violation included. */
-ALLOY_NODISCARD static inline void *alloy_alloc(alloy_allocator a, size_t size, size_t align) {
+ALLOY_NODISCARD ALLOY_INLINE void *alloy_alloc(alloy_allocator a, size_t size, size_t align) {
     if (ALLOY_UNLIKELY(!alloy_align_ok(align) || size > ALLOY_SIZE_LIMIT)) return NULL;
     if (ALLOY_UNLIKELY(size == 0)) return alloy_zero_size_ptr(align);
 #ifndef ALLOY_NO_DEVIRTUALIZE
@@ -177,23 +185,32 @@ ALLOY_NODISCARD static inline void *alloy_alloc(alloy_allocator a, size_t size, 
     return a.vt->alloc(a.ctx, size, align);
 }
 
-/* Allocate count * size bytes; NULL if the product overflows. */
-ALLOY_NODISCARD static inline void *alloy_alloc_array(alloy_allocator a, size_t count, size_t size,
-                                                      size_t align) {
-    if (ALLOY_UNLIKELY(size != 0 && count > ALLOY_SIZE_LIMIT / size)) return NULL;
-    return alloy_alloc(a, count * size, align);
-}
-
 /* Allocate size zeroed bytes; NULL on failure. */
-ALLOY_NODISCARD static inline void *alloy_alloc_zeroed(alloy_allocator a, size_t size,
-                                                       size_t align) {
+ALLOY_NODISCARD ALLOY_INLINE void *alloy_alloc_zeroed(alloy_allocator a, size_t size,
+                                                      size_t align) {
     void *p = alloy_alloc(a, size, align);
     if (p != NULL && size != 0) memset(p, 0, size);
     return p;
 }
 
+/* Allocate count * size bytes, left uninitialized (unlike alloy_calloc); NULL if the
+ * product overflows. */
+ALLOY_NODISCARD ALLOY_INLINE void *alloy_alloc_array_uninit(alloy_allocator a, size_t count,
+                                                            size_t size, size_t align) {
+    if (ALLOY_UNLIKELY(size != 0 && count > ALLOY_SIZE_LIMIT / size)) return NULL;
+    return alloy_alloc(a, count * size, align);
+}
+
+/* Allocate count * size zeroed bytes (calloc for allocator values); NULL if the product
+ * overflows. */
+ALLOY_NODISCARD ALLOY_INLINE void *alloy_alloc_array_zeroed(alloy_allocator a, size_t count,
+                                                            size_t size, size_t align) {
+    if (ALLOY_UNLIKELY(size != 0 && count > ALLOY_SIZE_LIMIT / size)) return NULL;
+    return alloy_alloc_zeroed(a, count * size, align);
+}
+
 /* Release p (NULL and size 0 do nothing); size and align as last allocated or resized. */
-static inline void alloy_dealloc(alloy_allocator a, void *p, size_t size, size_t align) {
+ALLOY_INLINE void alloy_dealloc(alloy_allocator a, void *p, size_t size, size_t align) {
     if (ALLOY_UNLIKELY(p == NULL || size == 0)) return;
 #ifndef ALLOY_NO_DEVIRTUALIZE
     if (a.vt == &alloy__pool_vtable) {
@@ -208,8 +225,8 @@ static inline void alloy_dealloc(alloy_allocator a, void *p, size_t size, size_t
 }
 
 /* Resize p in place to new_size; false leaves p as it was. new_size 0 releases p (true). */
-static inline bool alloy_resize(alloy_allocator a, void *p, size_t size, size_t new_size,
-                                size_t align) {
+ALLOY_INLINE bool alloy_resize(alloy_allocator a, void *p, size_t size, size_t new_size,
+                               size_t align) {
     if (ALLOY_UNLIKELY(!alloy_align_ok(align) || new_size > ALLOY_SIZE_LIMIT)) return false;
     if (size == 0 || p == NULL) return new_size == 0;
     if (new_size == 0) {
@@ -221,8 +238,8 @@ static inline bool alloy_resize(alloy_allocator a, void *p, size_t size, size_t 
 }
 
 /* Resize p to new_size, moving it only if the allocator can; NULL leaves p as it was. */
-ALLOY_NODISCARD static inline void *alloy_remap(alloy_allocator a, void *p, size_t size,
-                                                size_t new_size, size_t align) {
+ALLOY_NODISCARD ALLOY_INLINE void *alloy_remap(alloy_allocator a, void *p, size_t size,
+                                               size_t new_size, size_t align) {
     if (ALLOY_UNLIKELY(!alloy_align_ok(align) || new_size > ALLOY_SIZE_LIMIT)) return NULL;
     if (size == 0 || p == NULL) return alloy_alloc(a, new_size, align);
     if (new_size == 0) {
@@ -235,8 +252,8 @@ ALLOY_NODISCARD static inline void *alloy_remap(alloy_allocator a, void *p, size
 
 /* realloc for allocator values: resize in place, else remap, else alloc + copy + free.
  * NULL leaves p (of size bytes) intact and owned by the caller. */
-ALLOY_NODISCARD static inline void *alloy_reallocate(alloy_allocator a, void *p, size_t size,
-                                                     size_t new_size, size_t align) {
+ALLOY_NODISCARD ALLOY_INLINE void *alloy_reallocate(alloy_allocator a, void *p, size_t size,
+                                                    size_t new_size, size_t align) {
     if (ALLOY_UNLIKELY(!alloy_align_ok(align) || new_size > ALLOY_SIZE_LIMIT)) return NULL;
     if (size == 0 || p == NULL || new_size == 0 || new_size == size)
         return alloy_remap(a, p, size, new_size, align);
@@ -251,17 +268,17 @@ ALLOY_NODISCARD static inline void *alloy_reallocate(alloy_allocator a, void *p,
 }
 
 /* Release every block of a at once; false if a cannot (blocks then stay valid). */
-static inline bool alloy_reset(alloy_allocator a) {
+ALLOY_INLINE bool alloy_reset(alloy_allocator a) {
     return a.vt->reset(a.ctx);
 }
 
 /* Counters of a, if it keeps any; false (and *out zeroed) otherwise. */
-static inline bool alloy_allocator_stats(alloy_allocator a, alloy_stats *out) {
+ALLOY_INLINE bool alloy_allocator_stats_get(alloy_allocator a, alloy_stats *out) {
     return a.vt->stats(a.ctx, out);
 }
 
 /* Copy the NUL-terminated s into a block of strlen(s) + 1 bytes, align 1, from a. */
-ALLOY_NODISCARD static inline char *alloy_strdup_in(alloy_allocator a, const char *s) {
+ALLOY_NODISCARD ALLOY_INLINE char *alloy_strdup_in(alloy_allocator a, const char *s) {
     size_t n = strlen(s) + 1;
     char *p = (char *)alloy_alloc(a, n, 1);
     if (p != NULL) memcpy(p, s, n);
@@ -280,7 +297,8 @@ ALLOY_NODISCARD static inline char *alloy_strdup_in(alloy_allocator a, const cha
 /* One uninitialized T from a, or NULL. */
 #define ALLOY_NEW(a, T) ((T *)alloy_alloc((a), sizeof(T), ALLOY_ALIGNOF(T)))
 /* n uninitialized Ts from a, or NULL (also when n * sizeof(T) overflows). */
-#define ALLOY_NEW_ARRAY(a, T, n) ((T *)alloy_alloc_array((a), (n), sizeof(T), ALLOY_ALIGNOF(T)))
+#define ALLOY_NEW_ARRAY(a, T, n)                                                                   \
+    ((T *)alloy_alloc_array_uninit((a), (n), sizeof(T), ALLOY_ALIGNOF(T)))
 /* Release one T from ALLOY_NEW (NULL does nothing). */
 #define ALLOY_DELETE(a, T, p) alloy_dealloc((a), (p), sizeof(T), ALLOY_ALIGNOF(T))
 /* Release n Ts from ALLOY_NEW_ARRAY (NULL does nothing). */

@@ -82,7 +82,7 @@ ALLOY_API void *alloy__arena_alloc_slow(alloy_arena *a, size_t size, size_t alig
 
 /* Allocate size > 0 bytes aligned to align (a power of two); NULL when the parent fails.
  * The block belongs to the arena: free it through the arena or not at all. */
-ALLOY_NODISCARD static inline void *alloy_arena_alloc(alloy_arena *a, size_t size, size_t align) {
+ALLOY_NODISCARD ALLOY_INLINE void *alloy_arena_alloc(alloy_arena *a, size_t size, size_t align) {
     void *p;
     if (ALLOY_LIKELY(alloy__bump(&a->h, size, align, &p))) return p;
     return alloy__arena_alloc_slow(a, size, align);
@@ -107,7 +107,7 @@ ALLOY_API void alloy_arena_restore(alloy_arena *a, alloy_arena_mark m) ALLOY_NOE
 /* The arena as an allocator value (a must outlive it); reset retains capacity. */
 ALLOY_API alloy_allocator alloy_arena_allocator(alloy_arena *a) ALLOY_NOEXCEPT;
 /* Fill *out with used, committed and wasted bytes. */
-ALLOY_API void alloy_arena_get_stats(const alloy_arena *a, alloy_arena_stats *out) ALLOY_NOEXCEPT;
+ALLOY_API void alloy_arena_stats_get(const alloy_arena *a, alloy_arena_stats *out) ALLOY_NOEXCEPT;
 
 ALLOY_EXTERN_C_END
 

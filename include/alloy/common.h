@@ -37,6 +37,17 @@
 #define ALLOY_NODISCARD
 #endif
 
+/* The small hot functions a header defines inline (alloy_alloc, alloy_smr_enter, ...).
+ * In C and C++ they are static inline; liballoy also exports each one, under the
+ * same name and with the same arguments, as an ordinary function (src/inline.c
+ * compiles the headers with ALLOY_BUILDING_INLINE), so callers that cannot use a
+ * header, such as Python ctypes, reach them too. */
+#ifdef ALLOY_BUILDING_INLINE
+#define ALLOY_INLINE ALLOY_API
+#else
+#define ALLOY_INLINE static inline
+#endif
+
 #ifdef __cplusplus
 #define ALLOY_EXTERN_C_BEGIN extern "C" {
 #define ALLOY_EXTERN_C_END }

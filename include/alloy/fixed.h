@@ -29,7 +29,7 @@ ALLOY_API void alloy_fixed_reset(alloy_fixed *f) ALLOY_NOEXCEPT;
 /* Allocate size > 0 bytes aligned to align (a power of two) from the buffer; NULL when it does not
  * fit.
  */
-ALLOY_NODISCARD static inline void *alloy_fixed_alloc(alloy_fixed *f, size_t size, size_t align) {
+ALLOY_NODISCARD ALLOY_INLINE void *alloy_fixed_alloc(alloy_fixed *f, size_t size, size_t align) {
     size_t avail = (size_t)(f->end - f->cur);
     size_t pad = (size_t)(-(uintptr_t)f->cur & (align - 1));
     if (ALLOY_UNLIKELY(pad > avail || size > avail - pad)) return NULL;

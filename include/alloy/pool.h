@@ -56,7 +56,7 @@ ALLOY_API void alloy_pool_reset(alloy_pool *p) ALLOY_NOEXCEPT;
 ALLOY_API void *alloy__pool_alloc_slow(alloy_pool *p) ALLOY_NOEXCEPT;
 
 /* One block of the pool's size and alignment; NULL when the parent fails. */
-ALLOY_NODISCARD static inline void *alloy_pool_alloc(alloy_pool *p) {
+ALLOY_NODISCARD ALLOY_INLINE void *alloy_pool_alloc(alloy_pool *p) {
     alloy__pool_node *n = p->h.free;
     if (ALLOY_UNLIKELY(n == NULL)) return alloy__pool_alloc_slow(p);
     p->h.free = n->next;
@@ -64,7 +64,7 @@ ALLOY_NODISCARD static inline void *alloy_pool_alloc(alloy_pool *p) {
 }
 
 /* Give block b (from this pool, never NULL) back for reuse. */
-static inline void alloy_pool_free(alloy_pool *p, void *b) {
+ALLOY_INLINE void alloy_pool_free(alloy_pool *p, void *b) {
     alloy__pool_node *n = (alloy__pool_node *)b;
     n->next = p->h.free;
     p->h.free = n;
@@ -73,7 +73,7 @@ static inline void alloy_pool_free(alloy_pool *p, void *b) {
 /* The pool as an allocator value: sizes up to the block size and alignments up to the pool's. */
 ALLOY_API alloy_allocator alloy_pool_allocator(alloy_pool *p) ALLOY_NOEXCEPT;
 /* Fill *out (walks the free list: not for hot paths). */
-ALLOY_API void alloy_pool_get_stats(const alloy_pool *p, alloy_pool_stats *out) ALLOY_NOEXCEPT;
+ALLOY_API void alloy_pool_stats_get(const alloy_pool *p, alloy_pool_stats *out) ALLOY_NOEXCEPT;
 
 /* ---- thread-safe pool ---------------------------------------------------- */
 

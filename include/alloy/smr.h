@@ -45,6 +45,15 @@
  * node_free and poll never wait for another thread. alloy_smr_barrier and
  * alloy_smr_destroy do (barrier waits for every current section to end, as
  * liburcu's rcu_barrier waits for callbacks).
+ *
+ * Out of memory: alloy_smr_create and alloy_smr_node_alloc return NULL with
+ * errno ENOMEM. The calls that return no error print one line on stderr and
+ * abort() when the heap cannot give them what they need: a thread's first
+ * call on a domain (its record, a larger slot table), alloy_smr_retire and
+ * alloy_smr_retire_node (a new block of the thread's retire list), and IBR's
+ * scans in retire, poll and barrier (the reservation snapshot). Dropping a
+ * retired node would leak it and freeing it early would be a use after free,
+ * so there is no safe way to go on (docs/smr.md, "Out of memory").
  */
 #ifndef ALLOY_SMR_H
 #define ALLOY_SMR_H
@@ -99,16 +108,19 @@ ALLOY_API alloy_smr_scheme alloy_smr_scheme_of(const alloy_smr *d) ALLOY_NOEXCEP
 /* "ebr" or "ibr". */
 ALLOY_API const char *alloy_smr_scheme_name(alloy_smr_scheme scheme) ALLOY_NOEXCEPT;
 
-/* ---- read-side sections (inline below) ----------------------------------- */
+/* ---- read-side sections (inline below) -----------------------------------
+ * The inline functions of this header are also exported by liballoy under the
+ * same names (see ALLOY_INLINE in alloy/common.h), for Python ctypes and other
+ * foreign callers. */
 
-/* static inline void alloy_smr_enter(alloy_smr *d);
+/* void alloy_smr_enter(alloy_smr *d);
  *     Begin a read-side section (joins d on first use). Nests.
- * static inline void alloy_smr_exit(alloy_smr *d);
+ * void alloy_smr_exit(alloy_smr *d);
  *     End the innermost section; the outermost one releases every pointer read.
- * static inline void *alloy_smr_protect(alloy_smr *d, void *const *pp);
+ * void *alloy_smr_protect(alloy_smr *d, void *const *pp);
  *     Load *pp (acquire) inside a section so that, under IBR, the node it
  *     points to stays reserved until the section ends. EBR: a plain load.
- * static inline bool alloy_smr_reserve(alloy_smr *d);
+ * bool alloy_smr_reserve(alloy_smr *d);
  *     IBR building block: true if this thread's reservation already covers
  *     every node born so far; false after extending it, in which case any
  *     pointer loaded before the call must be loaded again. EBR: true. */
@@ -116,12 +128,12 @@ ALLOY_API const char *alloy_smr_scheme_name(alloy_smr_scheme scheme) ALLOY_NOEXC
 
 /* ---- retiring and freeing ------------------------------------------------ */
 
-/* static inline void alloy_smr_retire(alloy_smr *d, void *p, size_t size,
- *                                     alloy_smr_free_fn *fn, void *ctx);
+/* void alloy_smr_retire(alloy_smr *d, void *p, size_t size,
+ *                       alloy_smr_free_fn *fn, void *ctx);
  *     Free p with fn(ctx, p, size) once no section that could have read it
  *     remains. Never blocks; frees some expired nodes of this thread on the
  *     way (amortized O(1)). fn must not be NULL. Inline below.
- * static inline void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size);
+ * void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size);
  *     Retire a node from alloy_smr_node_alloc(d, size); it is freed with
  *     alloy_smr_node_free. Inline below. */
 
@@ -134,8 +146,9 @@ ALLOY_API size_t alloy_smr_poll(alloy_smr *d) ALLOY_NOEXCEPT;
  * a section on d and outside a free function (aborts otherwise). Meant for
  * shutdown and tests: after it, with no concurrent retires, stats.pending is 0. */
 ALLOY_API void alloy_smr_barrier(alloy_smr *d) ALLOY_NOEXCEPT;
-/* Fill *out with d's counters (sums over live and exited threads). */
-ALLOY_API void alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) ALLOY_NOEXCEPT;
+/* Fill *out with d's counters (sums over live and exited threads) and return true;
+ * false, with *out zeroed, when d is NULL. */
+ALLOY_API bool alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) ALLOY_NOEXCEPT;
 
 /* ---- node allocation ----------------------------------------------------- */
 
@@ -252,7 +265,7 @@ static inline void alloy__smr_fence(void) {
 
 /* ---- inline read paths ---------------------------------------------------- */
 
-static inline void alloy_smr_enter(alloy_smr *d) {
+ALLOY_INLINE void alloy_smr_enter(alloy_smr *d) {
     alloy__smr_hot *r = alloy__smr_self(d);
     if (r->depth++ != 0) return;
     const alloy__smr_head *h = (const alloy__smr_head *)(const void *)d;
@@ -268,13 +281,13 @@ static inline void alloy_smr_enter(alloy_smr *d) {
 #endif
 }
 
-static inline void alloy_smr_exit(alloy_smr *d) {
+ALLOY_INLINE void alloy_smr_exit(alloy_smr *d) {
     alloy__smr_hot *r = alloy__smr_self(d);
     if (--r->depth != 0) return;
     __atomic_store_n(&r->slot->word, ALLOY__SMR_IDLE, __ATOMIC_RELEASE);
 }
 
-static inline bool alloy_smr_reserve(alloy_smr *d) {
+ALLOY_INLINE bool alloy_smr_reserve(alloy_smr *d) {
     const alloy__smr_head *h = (const alloy__smr_head *)(const void *)d;
     if (h->scheme != ALLOY_SMR_IBR) return true; /* EBR: protected loads are plain loads */
     alloy__smr_hot *r = alloy__smr_self(d);
@@ -288,7 +301,7 @@ static inline bool alloy_smr_reserve(alloy_smr *d) {
     return false;
 }
 
-static inline void *alloy_smr_protect(alloy_smr *d, void *const *pp) {
+ALLOY_INLINE void *alloy_smr_protect(alloy_smr *d, void *const *pp) {
     void *p;
     do p = __atomic_load_n(pp, __ATOMIC_ACQUIRE);
     while (!alloy_smr_reserve(d));
@@ -325,8 +338,8 @@ static inline void alloy__smr_retire(alloy_smr *d, void *p, size_t size, alloy_s
     if (ALLOY_UNLIKELY(--r->budget == 0)) alloy__smr_retire_work(d, clock);
 }
 
-static inline void alloy_smr_retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn,
-                                    void *ctx) {
+ALLOY_INLINE void alloy_smr_retire(alloy_smr *d, void *p, size_t size, alloy_smr_free_fn *fn,
+                                   void *ctx) {
     alloy__smr_retire(d, p, size, fn, ctx, 0);
 }
 
@@ -337,7 +350,7 @@ static inline size_t alloy__smr_footprint(uint32_t scheme, size_t size) {
     return (s + 63) & ~(size_t)63;
 }
 
-static inline void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size) {
+ALLOY_INLINE void alloy_smr_retire_node(alloy_smr *d, void *node, size_t size) {
     const alloy__smr_head *h = (const alloy__smr_head *)(const void *)d;
     uint64_t birth = 0;
     if (h->scheme == ALLOY_SMR_IBR) {

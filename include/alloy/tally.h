@@ -42,7 +42,7 @@ ALLOY_API void alloy_tally_init(alloy_tally *t, alloy_allocator parent) ALLOY_NO
 /* Nothing to release; provided for symmetry. */
 ALLOY_API void alloy_tally_deinit(alloy_tally *t) ALLOY_NOEXCEPT;
 /* Copy the counters into *out. */
-ALLOY_API void alloy_tally_get(const alloy_tally *t, alloy_tally_report *out) ALLOY_NOEXCEPT;
+ALLOY_API void alloy_tally_stats_get(const alloy_tally *t, alloy_tally_report *out) ALLOY_NOEXCEPT;
 /* Zero the cumulative counters; live blocks, live bytes stay and the peak restarts from them. */
 ALLOY_API void alloy_tally_reset(alloy_tally *t) ALLOY_NOEXCEPT;
 /* Print the counters and the non-empty histogram classes as text lines to out, each prefixed by

@@ -299,7 +299,7 @@ void alloy_arena_deinit(alloy_arena *a) {
     set_empty(a);
 }
 
-void alloy_arena_get_stats(const alloy_arena *a, alloy_arena_stats *out) {
+void alloy_arena_stats_get(const alloy_arena *a, alloy_arena_stats *out) {
     memset(out, 0, sizeof *out);
     out->used = a->retired_used + a->large_bytes;
     out->wasted = a->retired_waste;

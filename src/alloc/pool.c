@@ -109,7 +109,7 @@ void alloy_pool_reset(alloy_pool *p) {
     p->carve = p->carve_end = NULL;
 }
 
-void alloy_pool_get_stats(const alloy_pool *p, alloy_pool_stats *out) {
+void alloy_pool_stats_get(const alloy_pool *p, alloy_pool_stats *out) {
     memset(out, 0, sizeof *out);
     out->block_size = p->h.block_size;
     out->slabs = p->slab_count;

@@ -111,7 +111,7 @@ static bool tally_reset(void *ctx) {
     return true;
 }
 
-void alloy_tally_get(const alloy_tally *t, alloy_tally_report *out) {
+void alloy_tally_stats_get(const alloy_tally *t, alloy_tally_report *out) {
     const uint64_t *src = (const uint64_t *)&t->r;
     uint64_t *dst = (uint64_t *)out;
     for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++) dst[i] = LOAD(src[i]);
@@ -119,7 +119,7 @@ void alloy_tally_get(const alloy_tally *t, alloy_tally_report *out) {
 
 static bool tally_stats(void *ctx, alloy_stats *out) {
     alloy_tally_report r;
-    alloy_tally_get((const alloy_tally *)ctx, &r);
+    alloy_tally_stats_get((const alloy_tally *)ctx, &r);
     *out = r.totals;
     return true;
 }
@@ -137,7 +137,7 @@ void alloy_tally_reset(alloy_tally *t) {
 
 void alloy_tally_print(const alloy_tally *t, const char *name, FILE *out) {
     alloy_tally_report r;
-    alloy_tally_get(t, &r);
+    alloy_tally_stats_get(t, &r);
     fprintf(out,
             "%s: allocs %" PRIu64 " (failed %" PRIu64 ") frees %" PRIu64 " resizes %" PRIu64
             " remaps %" PRIu64 " resets %" PRIu64 "\n",

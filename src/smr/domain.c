@@ -387,8 +387,9 @@ static void thread_exit(void *arg) {
 
 /* ---- stats --------------------------------------------------------------------- */
 
-void alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) {
+bool alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) {
     memset(out, 0, sizeof *out);
+    if (d == NULL) return false;
     pthread_mutex_lock(&d->lock);
     uint64_t retired = __atomic_load_n(&d->retired_gone, __ATOMIC_RELAXED);
     uint64_t freed = __atomic_load_n(&d->freed_gone, __ATOMIC_RELAXED) +
@@ -407,6 +408,7 @@ void alloy_smr_stats_get(alloy_smr *d, alloy_smr_stats *out) {
     out->cached = cached;
     out->pending = retired > freed ? retired - freed : 0;
     out->clock = __atomic_load_n(&d->head.clock, __ATOMIC_RELAXED);
+    return true;
 }
 
 /* ---- fork ---------------------------------------------------------------------- */

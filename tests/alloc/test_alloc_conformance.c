@@ -155,7 +155,7 @@ static void setup(fixture *fx, kind k) {
 /* The property just run released every block it allocated. */
 static void assert_observer_clean(fixture *fx, const char *property) {
     alloy_tally_report r;
-    alloy_tally_get(&fx->observer, &r);
+    alloy_tally_stats_get(&fx->observer, &r);
     if (r.totals.current_count != 0 || r.totals.current_bytes != 0)
         fail_msg("%s/%s: %llu blocks (%llu bytes) still live", fx->name, property,
                  (unsigned long long)r.totals.current_count,
@@ -198,7 +198,7 @@ static void teardown(fixture *fx) {
     if (fx->k == K_TALLY || fx->k == K_ARENA_OVER_FIXED || fx->k == K_POOL_OVER_ARENA) {
         /* The middle allocator was told to free everything it was given. */
         alloy_tally_report t;
-        alloy_tally_get(&fx->inner_tally, &t);
+        alloy_tally_stats_get(&fx->inner_tally, &t);
         assert_int_equal(t.totals.current_count, 0);
         assert_int_equal(t.totals.current_bytes, 0);
         alloy_tally_deinit(&fx->inner_tally);
@@ -206,7 +206,7 @@ static void teardown(fixture *fx) {
     if (fx->fixed_buf != NULL)
         alloy_dealloc(alloy_tally_allocator(&fx->parent), fx->fixed_buf, FIXED_BYTES, 64);
     alloy_tally_report r;
-    alloy_tally_get(&fx->parent, &r);
+    alloy_tally_stats_get(&fx->parent, &r);
     if (r.totals.current_count != 0 || r.totals.current_bytes != 0)
         fail_msg("%s: %llu blocks (%llu bytes) not returned to the parent", fx->name,
                  (unsigned long long)r.totals.current_count,
@@ -395,8 +395,8 @@ static void prop_overflow(fixture *fx) {
     assert_null(alloy_alloc(fx->use, 16, 24));
     assert_null(ALLOY_NEW_ARRAY(fx->use, uint64_t, SIZE_MAX / 4));
     assert_null(ALLOY_NEW_ARRAY(fx->use, uint64_t, (SIZE_MAX / 8) + 2));
-    assert_null(alloy_alloc_array(fx->use, SIZE_MAX / 2, 3, 1));
-    assert_null(alloy_alloc_array(fx->use, (size_t)1 << 32, (size_t)1 << 32, 1));
+    assert_null(alloy_alloc_array_uninit(fx->use, SIZE_MAX / 2, 3, 1));
+    assert_null(alloy_alloc_array_uninit(fx->use, (size_t)1 << 32, (size_t)1 << 32, 1));
     assert_int_equal(errno, 4242); /* allocator values leave errno alone */
     /* The allocator still works afterwards. */
     void *p = alloy_alloc(fx->use, 32, 8);
@@ -499,7 +499,7 @@ static void prop_reset(fixture *fx) {
     assert_int_equal(pattern_check(p, 64, 5), 64);
     alloy_dealloc(fx->use, p, 64, 8);
     alloy_stats st;
-    assert_true(alloy_allocator_stats(fx->use, &st)); /* the observer counts */
+    assert_true(alloy_allocator_stats_get(fx->use, &st)); /* the observer counts */
     assert_int_equal(st.current_count, 0);
     assert_observer_clean(fx, "reset");
 }

@@ -201,7 +201,7 @@ static void rig_init(rig *r) {
 
 static void assert_nothing_live(rig *r, uint64_t run) {
     alloy_tally_report rep;
-    alloy_tally_get(&r->tally, &rep);
+    alloy_tally_stats_get(&r->tally, &rep);
     if (rep.totals.current_count != 0)
         fail_msg("run %llu: %llu blocks leaked", (unsigned long long)run,
                  (unsigned long long)rep.totals.current_count);

@@ -24,7 +24,7 @@ static void rig_init(rig *r) {
 static void rig_deinit(rig *r) {
     alloy_shared_pool_deinit(&r->pool);
     alloy_tally_report rep;
-    alloy_tally_get(&r->tally, &rep);
+    alloy_tally_stats_get(&r->tally, &rep);
     assert_int_equal(rep.totals.current_count, 0); /* slabs and caches all returned */
 }
 

@@ -29,7 +29,7 @@ static void set_returns_previous(void **state) {
     void *p = alloy_alloc(alloy_current(), 10, 8);
     alloy_dealloc(alloy_current(), p, 10, 8);
     alloy_tally_report r;
-    alloy_tally_get(&t, &r);
+    alloy_tally_stats_get(&t, &r);
     assert_int_equal(r.alloc_calls, 1);
     assert_true(same(alloy_set_current(prev), ta));
     assert_true(same(alloy_current(), alloy_heap()));
@@ -108,7 +108,7 @@ static void temp_rewinds(void **state) {
     unsigned char *outer = alloy_alloc(alloy_temp(), 100, 8);
     assert_non_null(outer);
     pattern_fill(outer, 100, 1);
-    alloy_arena_get_stats(arena, &st);
+    alloy_arena_stats_get(arena, &st);
     size_t used0 = st.used;
     ALLOY_WITH_TEMP {
         for (int i = 0; i < 5000; i++) assert_non_null(alloy_alloc(alloy_temp(), 64, 8));
@@ -116,13 +116,13 @@ static void temp_rewinds(void **state) {
         assert_non_null(big);
         ALLOY_WITH_TEMP {
             assert_non_null(alloy_arena_alloc(alloy_temp_arena(), 1000, 16));
-            alloy_arena_get_stats(arena, &st);
+            alloy_arena_stats_get(arena, &st);
             assert_true(st.used > used0 + 5000 * 64);
         }
-        alloy_arena_get_stats(arena, &st);
+        alloy_arena_stats_get(arena, &st);
         assert_int_equal(st.large_blocks, 1);
     }
-    alloy_arena_get_stats(arena, &st);
+    alloy_arena_stats_get(arena, &st);
     assert_int_equal(st.used, used0);
     assert_int_equal(st.large_blocks, 0);
     assert_int_equal(pattern_check(outer, 100, 1), 100);
@@ -131,11 +131,11 @@ static void temp_rewinds(void **state) {
         char *s = alloy_strdup_in(alloy_current(), "scratch");
         assert_string_equal(s, "scratch");
     }
-    alloy_arena_get_stats(arena, &st);
+    alloy_arena_stats_get(arena, &st);
     assert_int_equal(st.used, used0);
     assert_true(same(alloy_current(), alloy_heap()));
     alloy_temp_release();
-    alloy_arena_get_stats(alloy_temp_arena(), &st);
+    alloy_arena_stats_get(alloy_temp_arena(), &st);
     assert_int_equal(st.committed, 0);
 }
 
@@ -193,7 +193,7 @@ static void threads_are_independent(void **state) {
     for (int i = 0; i < THREADS; i++) {
         assert_true(args[i].ok);
         alloy_tally_report r;
-        alloy_tally_get(&args[i].tally, &r);
+        alloy_tally_stats_get(&args[i].tally, &r);
         assert_int_equal(r.alloc_calls, 100); /* exactly its own thread's calls */
         assert_int_equal(r.totals.current_count, 0);
     }
@@ -222,7 +222,7 @@ static void temp_released_at_thread_exit(void **state) {
     for (int i = 0; i < THREADS; i++) {
         assert_true(args[i].ok);
         alloy_tally_report r;
-        alloy_tally_get(&args[i].tally, &r);
+        alloy_tally_stats_get(&args[i].tally, &r);
         assert_true(r.alloc_calls >= 5); /* several chunks and the large block */
         assert_int_equal(r.totals.current_count, 0);
         assert_int_equal(r.totals.current_bytes, 0);

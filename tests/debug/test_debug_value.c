@@ -65,7 +65,7 @@ static void clean_use_reports_nothing(void **state) {
         memset(blocks[i], (int)i, 1 + i * 37);
     }
     alloy_stats st;
-    assert_true(alloy_allocator_stats(a, &st));
+    assert_true(alloy_allocator_stats_get(a, &st));
     assert_int_equal(st.current_count, 64);
     for (size_t i = 0; i < 64; i += 2) {
         void *q = alloy_reallocate(a, blocks[i], 1 + i * 37, 2 + i * 50, (size_t)1 << (i % 8));

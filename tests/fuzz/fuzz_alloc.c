@@ -263,7 +263,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     alloy_dealloc(alloy_tally_allocator(&s.tally[A_FIXED]), s.fixed_buf, FIXED_BYTES, 16);
     for (int i = 0; i < A_COUNT; i++) {
         alloy_tally_report rep;
-        alloy_tally_get(&s.tally[i], &rep);
+        alloy_tally_stats_get(&s.tally[i], &rep);
         if (rep.totals.current_count != 0) die("memory not returned to the parent", NULL);
     }
     return 0;
