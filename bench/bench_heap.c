@@ -1,77 +1,116 @@
-/* bench/bench_heap.c - ns per malloc+free pair: each backend called directly,
- * through alloy with counters compiled out, and through alloy with counters.
+/* SPDX-License-Identifier: MIT */
+/* bench/bench_heap.c - ns per malloc+free pair: each backend through its own
+ * entry points, and through alloy with no layer, with the counting layer, and
+ * a Redis-zmalloc-style counting wrapper as the counting layer's peer.
  *
  *   bench_heap [--quick] [--rounds N] [--backend NAME]
+ *   bench_heap --pairs N --variant V [--sized]    (one variant, for callgrind)
  *
- * The backend is fixed once per process, so the parent runs one child per
- * backend (ALLOY_BACKEND=<name>) and prints the table. Inside a child the
- * three variants run in interleaved rounds (rotating order) so drift and noise
- * hit them alike; the table shows each median and its ratio to direct.
- * All variants are called through function pointers, as a program calls a
- * shared library through its PLT.
+ * The backend is fixed when alloy starts, so the parent runs one child per
+ * backend (its own command line again, ALLOY_BACKEND=<name>) and prints the
+ * table. Inside a child the variants run in interleaved rounds (rotating
+ * order) so drift and noise hit them alike; the table shows each median and
+ * its ratio to the backend's own entry points, and an A/A column (the direct
+ * variant against itself) that shows the noise of the run.
  */
-#define _GNU_SOURCE
-#include <alloy.h>
+#include "bench_common.h"
 
-#include <dlfcn.h>
-#if ALLOY_HAVE_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#endif
+#include <alloy.h>
+#include <alloy/layer.h>
+
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include <stdint.h>
 
-typedef struct impl {
-    const char *name;
-    void *(*malloc)(size_t);
-    void (*free)(void *);
-    void (*free_sized)(void *, size_t);
-} impl;
+/* ---- the variants ------------------------------------------------------------- */
 
-/* ---- workloads ------------------------------------------------------------ */
+enum { V_DIRECT, V_AA, V_ALLOY, V_COUNT, V_PEER, V_CURRENT, NV };
+static const char *const variant_names[NV] = {"direct", "direct-again", "alloy",
+                                              "count",  "peer",         "current"};
+static bench_impl v[NV];
 
-static double now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+/* The peer: what Redis's zmalloc does around its allocator, with per-thread
+ * counters padded to a cache line (summed on read, never shared on the hot
+ * path) and the backend's usable size looked up on every unsized free. It
+ * counts the requested size on allocation (Redis also looks the usable size up
+ * there; skipping it makes this peer faster, so a stricter bar). */
+typedef struct peer_counters {
+    _Alignas(64) uint64_t alloc_count, alloc_bytes, free_count, free_bytes;
+} peer_counters;
+static __thread peer_counters peer_tc __attribute__((tls_model("initial-exec")));
+static bench_impl peer_be;
+
+#define PEER_ADD(field, n)                                                                         \
+    __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+
+static void *peer_malloc(size_t n) {
+    void *p = peer_be.malloc(n);
+    if (__builtin_expect(p != NULL, 1)) {
+        PEER_ADD(peer_tc.alloc_count, 1);
+        PEER_ADD(peer_tc.alloc_bytes, n);
+    }
+    return p;
 }
+static void peer_free(void *p) {
+    if (p == NULL) return;
+    PEER_ADD(peer_tc.free_count, 1);
+    PEER_ADD(peer_tc.free_bytes, peer_be.usable(p));
+    peer_be.free(p);
+}
+static void peer_free_sized(void *p, size_t n) {
+    if (p == NULL) return;
+    PEER_ADD(peer_tc.free_count, 1);
+    PEER_ADD(peer_tc.free_bytes, n);
+    peer_be.free_sized(p, n);
+}
+
+/* ---- workloads ---------------------------------------------------------------- */
 
 static long scale = 1; /* --quick divides the work */
 
-static double w_lifo64(const impl *m) {
+static double w_lifo64(const bench_impl *m) {
     long n = 2000000 / scale;
-    double t = now_ns();
+    double t = bench_now_ns();
     for (long i = 0; i < n; i++) {
         volatile char *p = m->malloc(64);
         p[0] = 1;
         m->free((void *)p);
     }
-    return (now_ns() - t) / (double)n;
+    return (bench_now_ns() - t) / (double)n;
 }
 
 /* What a runtime that knows its object sizes does: the sized free. */
-static double w_lifo64_sized(const impl *m) {
+static double w_lifo64_sized(const bench_impl *m) {
     long n = 2000000 / scale;
-    double t = now_ns();
+    double t = bench_now_ns();
     for (long i = 0; i < n; i++) {
         volatile char *p = m->malloc(64);
         p[0] = 1;
         m->free_sized((void *)p, 64);
     }
-    return (now_ns() - t) / (double)n;
+    return (bench_now_ns() - t) / (double)n;
+}
+
+/* The allocator value: alloy_alloc over this thread's current allocator (the
+ * default heap, no layer), inline as a program writes it. Always sized. */
+static double w_current64(void) {
+    long n = 2000000 / scale;
+    double t = bench_now_ns();
+    for (long i = 0; i < n; i++) {
+        volatile char *p = alloy_alloc(alloy_current(), 64, 16);
+        p[0] = 1;
+        alloy_dealloc(alloy_current(), (void *)p, 64, 16);
+    }
+    return (bench_now_ns() - t) / (double)n;
 }
 
 enum { BATCH = 100000 };
 static void *batch[BATCH];
 
-static double w_batch(const impl *m) {
+static double w_batch(const bench_impl *m) {
     long reps = 10 / scale + 1;
-    double t = now_ns();
+    double t = bench_now_ns();
     for (long r = 0; r < reps; r++) {
         for (int i = 0; i < BATCH; i++) {
             batch[i] = m->malloc(64);
@@ -79,7 +118,7 @@ static double w_batch(const impl *m) {
         }
         for (int i = 0; i < BATCH; i++) m->free(batch[i]);
     }
-    return (now_ns() - t) / (double)(reps * BATCH);
+    return (bench_now_ns() - t) / (double)(reps * BATCH);
 }
 
 /* Mixed 16 B .. 64 KiB, log-uniform, over a live set of LIVE blocks. */
@@ -100,17 +139,17 @@ static void make_sequence(void) {
     }
 }
 
-static double w_mixed(const impl *m) {
+static double w_mixed(const bench_impl *m) {
     for (int i = 0; i < LIVE; i++) live[i] = m->malloc(seq_size[i]);
     long n = SEQ / scale;
-    double t = now_ns();
+    double t = bench_now_ns();
     for (long i = 0; i < n; i++) {
         uint32_t s = seq_slot[i];
         m->free(live[s]);
         live[s] = m->malloc(seq_size[i]);
         *(volatile char *)live[s] = 1;
     }
-    double ns = (now_ns() - t) / (double)n;
+    double ns = (bench_now_ns() - t) / (double)n;
     for (int i = 0; i < LIVE; i++) m->free(live[i]);
     return ns;
 }
@@ -124,7 +163,7 @@ typedef struct ring {
 } ring;
 
 typedef struct xarg {
-    const impl *m;
+    const bench_impl *m;
     ring *out, *in;
     long n;
 } xarg;
@@ -151,7 +190,7 @@ static void *x_thread(void *p) {
     return NULL;
 }
 
-static double w_xthread(const impl *m) {
+static double w_xthread(const bench_impl *m) {
     static ring r1, r2;
     atomic_store(&r1.head, 0);
     atomic_store(&r1.tail, 0);
@@ -160,158 +199,205 @@ static double w_xthread(const impl *m) {
     long n = 500000 / scale;
     xarg a = {m, &r1, &r2, n}, b = {m, &r2, &r1, n};
     pthread_t ta, tb;
-    double t = now_ns();
+    double t = bench_now_ns();
     pthread_create(&ta, NULL, x_thread, &a);
     pthread_create(&tb, NULL, x_thread, &b);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
-    return (now_ns() - t) / (double)(2 * n);
+    return (bench_now_ns() - t) / (double)(2 * n);
 }
 
 typedef struct workload {
     const char *name;
-    double (*run)(const impl *);
+    double (*run)(const bench_impl *);
+    bool has_current;    /* the allocator-value variant runs on this row */
+    double count_target; /* counting layer over direct, mimalloc (0: none) */
 } workload;
 
 static const workload workloads[] = {
-    {"64 B LIFO", w_lifo64},         {"64 B LIFO, sized free", w_lifo64_sized},
-    {"100K then free", w_batch},     {"mixed 16B-64K live", w_mixed},
-    {"2 threads x-free", w_xthread},
+    {"64 B LIFO", w_lifo64, true, 1.35},
+    {"64 B LIFO, sized free", w_lifo64_sized, true, 1.20},
+    {"100K then free", w_batch, false, 0},
+    {"mixed 16B-64K live", w_mixed, false, 0},
+    {"2 threads x-free", w_xthread, false, 0},
 };
 #define NW (sizeof workloads / sizeof workloads[0])
 
-/* ---- the backends called directly ------------------------------------------ */
+/* ---- one backend (a child process, or --pairs) ---------------------------------- */
 
-#if ALLOY_HAVE_JEMALLOC
-static void *je_malloc_direct(size_t n) {
-    return mallocx(n, 0);
-}
-static void je_free_direct(void *p) {
-    dallocx(p, 0);
-}
-static void je_free_sized_direct(void *p, size_t n) {
-    sdallocx(p, n, 0);
-}
-#endif
-static void libc_free_sized_direct(void *p, size_t n) {
-    (void)n;
-    free(p);
+static void describe(void *lib, char *buf, size_t len) {
+    size_t (*fn)(char *, size_t) = alloy_layer_describe;
+    if (lib != NULL) bench_fn(&fn, lib, "alloy_layer_describe");
+    fn(buf, len);
 }
 
-static void *sym(void *h, const char *name) {
-    void *p = dlsym(h, name);
-    if (p == NULL) {
-        fprintf(stderr, "bench_heap: %s: %s\n", name, dlerror());
-        exit(2);
-    }
-    return p;
-}
-
-static void fn_from(void *dst, void *h, const char *name) {
-    void *p = sym(h, name);
-    memcpy(dst, &p, sizeof p);
-}
-
-static impl direct_impl(const char *backend) {
-    impl d = {"direct", malloc, free, libc_free_sized_direct};
-#if ALLOY_HAVE_JEMALLOC
-    if (strcmp(backend, "jemalloc") == 0) {
-        d.malloc = je_malloc_direct;
-        d.free = je_free_direct;
-        d.free_sized = je_free_sized_direct;
-        return d;
-    }
-#endif
-    if (strcmp(backend, "mimalloc") == 0 || strcmp(backend, "tcmalloc") == 0) {
-        bool mi = backend[0] == 'm';
-        void *h =
-            dlopen(mi ? "libmimalloc.so.2" : "libtcmalloc_minimal.so.4", RTLD_NOW | RTLD_LOCAL);
-        if (h == NULL) {
-            fprintf(stderr, "bench_heap: %s\n", dlerror());
-            exit(2);
-        }
-        fn_from(&d.malloc, h, mi ? "mi_malloc" : "tc_malloc");
-        fn_from(&d.free, h, mi ? "mi_free" : "tc_free");
-        fn_from(&d.free_sized, h, mi ? "mi_free_size" : "tc_free_sized");
-    }
-    return d;
-}
-
-/* ---- one backend (child process) -------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int run_backend(const char *backend, int rounds) {
+/* Fill v[] for backend; false (with a message) if alloy serves another. */
+static bool setup(const char *backend) {
     if (strcmp(alloy_backend_name(), backend) != 0) {
         fprintf(stderr, "bench_heap: asked for %s, alloy serves %s\n", backend,
                 alloy_backend_name());
-        return 2;
+        return false;
     }
-    void *nostats = dlopen(ALLOY_BENCH_COPY_LIB, RTLD_NOW | RTLD_LOCAL);
-    if (nostats == NULL) {
+    v[V_DIRECT] = bench_backend_direct(backend);
+    v[V_AA] = v[V_DIRECT];
+    peer_be = v[V_DIRECT];
+    v[V_ALLOY] = (bench_impl){"alloy", alloy_malloc, alloy_free, alloy_free_sized, NULL};
+    v[V_PEER] = (bench_impl){"peer", peer_malloc, peer_free, peer_free_sized, NULL};
+    v[V_CURRENT] = v[V_ALLOY]; /* runs w_current64 instead where it applies */
+    /* The second copy of liballoy, with its own state: the counting layer goes
+     * on it before it allocates, while the linked copy keeps no layer. */
+    void *copy = dlopen(ALLOY_BENCH_COPY_LIB, RTLD_NOW | RTLD_LOCAL);
+    if (copy == NULL) {
         fprintf(stderr, "bench_heap: %s\n", dlerror());
-        return 2;
+        return false;
     }
-    impl v[3];
-    v[0] = direct_impl(backend);
-    v[1] = (impl){"alloy, counters off", NULL, NULL, NULL};
-    fn_from(&v[1].malloc, nostats, "alloy_malloc");
-    fn_from(&v[1].free, nostats, "alloy_free");
-    fn_from(&v[1].free_sized, nostats, "alloy_free_sized");
-    v[2] = (impl){"alloy, counters on", alloy_malloc, alloy_free, alloy_free_sized};
+    bool (*push)(alloy_layer);
+    bench_fn(&push, copy, "alloy_layer_push");
+    if (!push(ALLOY_LAYER_COUNT)) {
+        fprintf(stderr, "bench_heap: the counting layer did not go on\n");
+        return false;
+    }
+    v[V_COUNT] = (bench_impl){"count", NULL, NULL, NULL, NULL};
+    bench_fn(&v[V_COUNT].malloc, copy, "alloy_malloc");
+    bench_fn(&v[V_COUNT].free, copy, "alloy_free");
+    bench_fn(&v[V_COUNT].free_sized, copy, "alloy_free_sized");
+    char a[128], c[128];
+    describe(NULL, a, sizeof a);
+    describe(copy, c, sizeof c);
+    if (strcmp(a, backend) != 0 || strstr(c, "count") == NULL) {
+        fprintf(stderr, "bench_heap: layers are \"%s\" and \"%s\"\n", a, c);
+        return false;
+    }
+    if (getenv("ALLOY_BENCH_CHILD")) printf("#%s: alloy \"%s\", count \"%s\"\n", backend, a, c);
+    return true;
+}
 
+static int run_backend(const char *backend, int rounds) {
+    if (!setup(backend)) return 2;
     make_sequence();
     for (size_t w = 0; w < NW; w++) {
-        double ns[3][64];
-        for (int i = 0; i < 3; i++) workloads[w].run(&v[i]); /* warm up */
+        static double ns[NV][64];
+        int nv = workloads[w].has_current ? NV : NV - 1;
+        for (int i = 0; i < nv; i++) /* warm up */
+            i == V_CURRENT ? w_current64() : workloads[w].run(&v[i]);
         for (int r = 0; r < rounds; r++)
-            for (int k = 0; k < 3; k++) {
-                int i = (r + k) % 3;
-                ns[i][r] = workloads[w].run(&v[i]);
+            for (int k = 0; k < nv; k++) {
+                int i = (r + k) % nv;
+                ns[i][r] = i == V_CURRENT ? w_current64() : workloads[w].run(&v[i]);
             }
         printf("%s", workloads[w].name);
-        for (int i = 0; i < 3; i++) {
-            qsort(ns[i], (size_t)rounds, sizeof(double), cmp_double);
-            printf("\t%.2f", ns[i][rounds / 2]);
-        }
+        for (int i = 0; i < NV; i++) printf("\t%.3f", i < nv ? bench_median(ns[i], rounds) : NAN);
         printf("\n");
         fflush(stdout);
     }
     return 0;
 }
 
-/* ---- parent: one child per backend, then the table ----------------------------- */
-
-static void print_machine(void) {
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256], model[160] = "unknown CPU";
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "model name", 10) == 0) {
-            char *c = strchr(line, ':');
-            snprintf(model, sizeof model, "%.150s", c ? c + 2 : line);
-            model[strcspn(model, "\n")] = '\0';
-            break;
+/* --pairs N: N malloc(64)+free pairs of one variant and nothing else, so that
+ * callgrind's instruction count over N and 2N pairs gives the cost of one. */
+static int run_pairs(const char *variant, long pairs, bool sized) {
+    const char *backend = getenv("ALLOY_BACKEND") ? getenv("ALLOY_BACKEND") : alloy_backend_name();
+    if (!setup(backend)) return 2;
+    int i = 0;
+    while (i < NV && strcmp(variant_names[i], variant) != 0) i++;
+    if (i == NV || i == V_AA) {
+        fprintf(stderr, "bench_heap: unknown variant %s\n", variant);
+        return 2;
+    }
+    if (i == V_CURRENT) {
+        for (long k = 0; k < pairs; k++) {
+            volatile char *p = alloy_alloc(alloy_current(), 64, 16);
+            p[0] = 1;
+            alloy_dealloc(alloy_current(), (void *)p, 64, 16);
         }
-    if (f) fclose(f);
-    printf("machine: %s, %ld cores online\n", model, sysconf(_SC_NPROCESSORS_ONLN));
+        return 0;
+    }
+    const bench_impl *m = &v[i];
+    for (long k = 0; k < pairs; k++) {
+        volatile char *p = m->malloc(64);
+        p[0] = 1;
+        if (sized)
+            m->free_sized((void *)p, 64);
+        else
+            m->free((void *)p);
+    }
+    return 0;
+}
+
+/* ---- parent: one child per backend, then the table --------------------------------- */
+
+typedef struct row {
+    char name[64], backend[16];
+    double ns[NV];
+    double count_target;
+} row;
+
+static row rows[64];
+static int nrows;
+
+static void usage(FILE *to) {
+    fprintf(to, "usage: bench_heap [--quick] [--rounds N] [--backend NAME]\n"
+                "       bench_heap --pairs N --variant direct|alloy|count|peer|current [--sized]\n"
+                "Prints ns per malloc+free pair for each backend: its own entry points (direct),\n"
+                "alloy with no layer, alloy with the counting layer, a zmalloc-style counting\n"
+                "wrapper (peer) and alloy_alloc over alloy_current(); medians of interleaved\n"
+                "rounds and ratios to direct. --quick: fewer, shorter rounds (under ~10 s).\n"
+                "--pairs: run N pairs of one variant and exit (see bench/callgrind_pairs.sh);\n"
+                "the backend is ALLOY_BACKEND's.\n");
+}
+
+/* One line of the target summary: how many rows meet it and which do not. */
+static int summarize(const char *what, int a, int b, double limit, bool additive) {
+    int met = 0, n = 0;
+    char missed[2048] = "";
+    size_t used = 0;
+    for (int r = 0; r < nrows; r++) {
+        double x = rows[r].ns[a], y = b >= 0 ? rows[r].ns[b] : 0;
+        double lim = limit;
+        if (limit < 0) { /* the per-row mimalloc target */
+            if (strcmp(rows[r].backend, "mimalloc") != 0 || rows[r].count_target == 0) continue;
+            lim = rows[r].count_target;
+        }
+        if (isnan(x) || isnan(y)) continue;
+        double q = additive ? x - y : b >= 0 ? x / y : x;
+        n++;
+        if (q <= lim) {
+            met++;
+        } else if (used < sizeof missed - 80) {
+            used += (size_t)snprintf(missed + used, sizeof missed - used, "%s%s/%s %.2f%s",
+                                     used ? "; " : "", rows[r].name, rows[r].backend, q,
+                                     additive ? " ns" : "x");
+        }
+    }
+    printf("  %-58s met on %d of %d rows%s%s\n", what, met, n, used ? "; not met: " : "", missed);
+    return n - met;
 }
 
 int main(int argc, char **argv) {
     int rounds = 11;
-    const char *only = NULL;
+    bool quick = false, sized = false;
+    const char *only = NULL, *variant = NULL;
+    long pairs = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
+            quick = true;
             scale = 4;
             rounds = 5;
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             rounds = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
             only = argv[++i];
+        } else if (strcmp(argv[i], "--pairs") == 0 && i + 1 < argc) {
+            pairs = atol(argv[++i]);
+        } else if (strcmp(argv[i], "--variant") == 0 && i + 1 < argc) {
+            variant = argv[++i];
+        } else if (strcmp(argv[i], "--sized") == 0) {
+            sized = true;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
         } else {
-            fprintf(stderr, "usage: bench_heap [--quick] [--rounds N] [--backend NAME]\n");
+            usage(stderr);
             return 2;
         }
     }
@@ -319,54 +405,82 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_heap: --rounds must be 1..64\n");
         return 2;
     }
+    if (pairs > 0 || variant != NULL) {
+        if (pairs <= 0 || variant == NULL) {
+            usage(stderr);
+            return 2;
+        }
+        return run_pairs(variant, pairs, sized);
+    }
     if (getenv("ALLOY_BENCH_CHILD")) return run_backend(getenv("ALLOY_BACKEND"), rounds);
 
-    Dl_info info;
-    void *plain_malloc = dlsym(RTLD_DEFAULT, "malloc");
-    if (!dladdr(plain_malloc, &info) || strstr(info.dli_fname, "libc.so") == NULL) {
-        fprintf(stderr, "bench_heap: plain malloc is not glibc's\n");
-        return 2;
-    }
-    print_machine();
-    printf("ns per malloc+free pair, median of %d interleaved rounds; ratio = variant / direct\n\n",
+    double load = bench_load1();
+    bench_print_machine();
+    printf("ns per malloc+free pair, median of %d interleaved rounds; x = variant / direct\n"
+           "direct: the backend's own entry points; A/A: direct against itself (the noise);\n"
+           "alloy: no layer; count: counting layer; peer: zmalloc-style counting wrapper;\n"
+           "current: alloy_alloc(alloy_current(), 64, 16) + alloy_dealloc, +ns over direct\n\n",
            rounds);
-    printf("| workload | backend | direct ns | alloy, counters off ns | ratio | alloy, counters on "
-           "ns | ratio |\n");
-    printf("|---|---|---:|---:|---:|---:|---:|\n");
-    char list[64];
+    printf("| workload | backend | direct ns | A/A | alloy ns | x | count ns | x | peer ns | x | "
+           "count/peer | current ns | +ns |\n");
+    printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    char list[64], notes[8][160];
+    int nnotes = 0;
     snprintf(list, sizeof list, "%s", alloy_backend_list());
     int status_all = 0;
     for (char *save = NULL, *b = strtok_r(list, " ", &save); b; b = strtok_r(NULL, " ", &save)) {
         if (only && strcmp(only, b) != 0) continue;
-        int fd[2];
-        if (pipe(fd) != 0) return 2;
-        pid_t pid = fork();
-        if (pid == 0) {
-            dup2(fd[1], 1);
-            close(fd[0]);
-            setenv("ALLOY_BACKEND", b, 1);
-            setenv("ALLOY_BENCH_CHILD", "1", 1);
-            execv("/proc/self/exe", argv);
-            _exit(127);
-        }
-        close(fd[1]);
-        FILE *in = fdopen(fd[0], "r");
-        char line[256];
+        pid_t pid;
+        FILE *in = bench_spawn(b, &pid);
+        if (in == NULL) return 2;
+        char line[512];
         while (fgets(line, sizeof line, in)) {
-            char name[64];
-            double d, off, on;
-            if (sscanf(line, "%63[^\t]\t%lf\t%lf\t%lf", name, &d, &off, &on) == 4)
-                printf("| %s | %s | %.2f | %.2f | %.3f | %.2f | %.3f |\n", name, b, d, off, off / d,
-                       on, on / d);
+            if (line[0] == '#') {
+                if (nnotes < 8) snprintf(notes[nnotes++], sizeof notes[0], "%.150s", line + 1);
+                continue;
+            }
+            row *r = &rows[nrows];
+            char *tab = strchr(line, '\t');
+            if (tab == NULL || nrows == 64) continue;
+            snprintf(r->name, sizeof r->name, "%.*s", (int)(tab - line), line);
+            snprintf(r->backend, sizeof r->backend, "%s", b);
+            char *s = tab;
+            for (int i = 0; i < NV; i++) r->ns[i] = strtod(s, &s);
+            for (size_t w = 0; w < NW; w++)
+                if (strcmp(workloads[w].name, r->name) == 0)
+                    r->count_target = workloads[w].count_target;
+            const double *x = r->ns, d = x[V_DIRECT];
+            printf("| %s | %s | %.2f | %.3f | %.2f | %.3f | %.2f | %.3f | %.2f | %.3f | %.3f |",
+                   r->name, b, d, x[V_AA] / d, x[V_ALLOY], x[V_ALLOY] / d, x[V_COUNT],
+                   x[V_COUNT] / d, x[V_PEER], x[V_PEER] / d, x[V_COUNT] / x[V_PEER]);
+            if (isnan(x[V_CURRENT]))
+                printf(" - | - |\n");
+            else
+                printf(" %.2f | %+.2f |\n", x[V_CURRENT], x[V_CURRENT] - d);
             fflush(stdout);
+            nrows++;
         }
         fclose(in);
-        int st;
-        waitpid(pid, &st, 0);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "bench_heap: %s run failed\n", b);
-            status_all = 1;
-        }
+        status_all |= bench_wait(pid, b);
     }
+    printf("\n");
+    for (int i = 0; i < nnotes; i++) printf("layers: %s", notes[i]);
+    printf("\ntargets (the same run)\n");
+    summarize("no layer (alloy) <= 1.05x direct", V_ALLOY, V_DIRECT, 1.05, false);
+    summarize("counting layer <= peer (count/peer <= 1.00)", V_COUNT, V_PEER, 1.0, false);
+    summarize("counting layer, mimalloc: <= 1.35x unsized, <= 1.20x sized", V_COUNT, V_DIRECT, -1,
+              false);
+    summarize("current allocator (alloy_alloc) <= +2 ns over direct", V_CURRENT, V_DIRECT, 2.0,
+              true);
+    double worst = 0;
+    for (int r = 0; r < nrows; r++)
+        worst = fmax(worst, fabs(rows[r].ns[V_AA] / rows[r].ns[V_DIRECT] - 1));
+    printf("noise: A/A within %.1f%% on every row; load %.2f before the run\n", worst * 100, load);
+    bool warned = bench_warn_load(load, 1);
+    if (worst > 0.05 && !warned)
+        printf("WARNING: the A/A ratio is off by %.1f%%: the numbers cannot be trusted%s\n",
+               worst * 100, quick ? " (--quick: rerun without it)" : "");
+    else if (worst > 0.05)
+        printf("WARNING: the A/A ratio is off by %.1f%%\n", worst * 100);
     return status_all;
 }
