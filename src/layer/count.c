@@ -247,8 +247,8 @@ static int64_t slack = ALLOY_STATS_PEAK_SLACK;
 static inline void count(bool is_alloc, size_t bytes) {
     alloy__tcounters *c = &alloy__tc;
     int64_t pending = c->pending + (is_alloc ? (int64_t)bytes : -(int64_t)bytes);
-    int64_t s = slack;
-    if (ALLOY_UNLIKELY((uint64_t)(pending + s) > 2u * (uint64_t)s)) {
+    /* One unsigned compare for |pending| > slack. */
+    if (ALLOY_UNLIKELY((uint64_t)(pending + slack) > 2u * (uint64_t)slack)) {
         counters_slow(pending, is_alloc, bytes);
         return;
     }
@@ -263,23 +263,42 @@ static inline void count(bool is_alloc, size_t bytes) {
 }
 
 static alloy__backend below;
+/* below.classes, NULL when the block size is not a function of the request
+ * (the debug heap, libc): then every count asks for the usable size. */
+static const uint32_t *classes;
+
+static inline bool by_class(size_t size) {
+    return size <= ALLOY__CLASS_MAX && classes != NULL;
+}
+
+/* The rare shapes out of line, so the hot slots stay short: the usable size
+ * of a fresh block when no class table applies. */
+ALLOY_COLD static void *counted_by_usable(void *p) {
+    if (p != NULL) count(true, alloy__usable(&below, p));
+    return p;
+}
 
 static void *c_malloc(size_t size) {
     void *p = below.malloc(size);
-    if (ALLOY_LIKELY(p != NULL)) count(true, alloy__alloc_bytes(&below, p, size));
-    return p;
+    if (ALLOY_LIKELY(p != NULL && by_class(size))) {
+        count(true, classes[(size + 7) >> 3]);
+        return p;
+    }
+    return counted_by_usable(p);
 }
 
 static void *c_calloc(size_t n, size_t size) {
     void *p = below.calloc(n, size);
-    if (ALLOY_LIKELY(p != NULL)) count(true, alloy__alloc_bytes(&below, p, n * size));
-    return p;
+    size_t total = n * size; /* the routed API checked the overflow */
+    if (ALLOY_LIKELY(p != NULL && by_class(total))) {
+        count(true, classes[(total + 7) >> 3]);
+        return p;
+    }
+    return counted_by_usable(p);
 }
 
 static void *c_malloc_aligned(size_t size, size_t align) {
-    void *p = below.malloc_aligned(size, align);
-    if (ALLOY_LIKELY(p != NULL)) count(true, alloy__usable(&below, p));
-    return p;
+    return counted_by_usable(below.malloc_aligned(size, align));
 }
 
 static void c_free(void *p) {
@@ -289,8 +308,17 @@ static void c_free(void *p) {
 }
 
 /* The requested size gives the same number the allocation counted. */
+ALLOY_COLD static void free_sized_by_usable(void *p, size_t size) {
+    count(false, alloy__usable(&below, p));
+    below.free_sized(p, size);
+}
+
 static void c_free_sized(void *p, size_t size) {
-    count(false, alloy__alloc_bytes(&below, p, size));
+    if (ALLOY_UNLIKELY(!by_class(size))) {
+        free_sized_by_usable(p, size);
+        return;
+    }
+    count(false, classes[(size + 7) >> 3]);
     below.free_sized(p, size);
 }
 
@@ -306,8 +334,8 @@ static void c_free_aligned_sized(void *p, size_t size, size_t align) {
  * class. *usable gets the returned block's usable size. */
 static void *keep_class(void *q, size_t size, size_t *usable) {
     *usable = alloy__usable(&below, q);
-    if (below.classes == NULL || size > ALLOY__CLASS_MAX) return q;
-    size_t want = below.classes[(size + 7) >> 3];
+    if (!by_class(size)) return q;
+    size_t want = classes[(size + 7) >> 3];
     if (*usable == want) return q;
     void *r = below.malloc(size);
     if (r == NULL) return q; /* keep the larger block; it is still a valid result */
@@ -364,6 +392,7 @@ static bool count_attach(const alloy__backend *b, alloy__backend *self) {
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     }
     below = *b;
+    classes = b->classes;
     self->malloc = c_malloc;
     self->calloc = c_calloc;
     self->realloc = c_realloc;
