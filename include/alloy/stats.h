@@ -1,4 +1,16 @@
-/* alloy/stats.h - process-wide counters of the routed API.
+/* SPDX-License-Identifier: MIT */
+/* alloy/stats.h - process-wide counters of the routed API: the counting layer.
+ *
+ * Counting is a layer (alloy/layer.h), off by default: the routed API then
+ * costs what the backend costs, and alloy_stats_get returns false with *out
+ * zeroed. ALLOY_STATS=1 (or ALLOY_LEAK_CHECK=1, which also reports the blocks
+ * still live at exit) switches it on at start; ALLOY_STATS=exact also keeps
+ * an exact peak. alloy_stats_enable() switches it on from code, at any time.
+ *
+ * Switched on after blocks exist, the counters cover the window from then on,
+ * exactly: every allocation and free made through alloy since. Frees of
+ * blocks allocated before the window count as frees, so current_bytes and
+ * current_count are the window's net, floored at 0 (never wrapped).
  *
  * Each thread counts into its own cache line with plain stores; a read sums
  * every live thread plus the totals left by threads that have exited, so no
@@ -8,11 +20,9 @@
  *
  * peak_bytes is sampled: each thread folds its net change into a shared total
  * once it exceeds ALLOY_STATS_PEAK_SLACK bytes, so the peak can differ from the
- * true high-water mark by at most that much per running thread, either way.
- * Every other field is exact.
- *
- * With ALLOY_STATS=OFF at build time every counter is compiled out and
- * alloy_stats_get returns false with *out zeroed.
+ * true high-water mark by at most that much per running thread, either way
+ * (exact with ALLOY_STATS=exact or alloy_stats_enable(true), at the price of a
+ * shared atomic update per call). Every other field is exact.
  */
 #ifndef ALLOY_STATS_H
 #define ALLOY_STATS_H
@@ -36,7 +46,9 @@ typedef struct alloy_stats {
     uint64_t peak_bytes;    /* high-water mark of current_bytes (sampled, see above) */
 } alloy_stats;
 
-/* Fill *out with the sums over all threads, live and exited. False if compiled out. */
+/* Push the counting layer now (see above); exact_peak: fold every change into the peak. True once counting is on. */
+ALLOY_API bool alloy_stats_enable(bool exact_peak) ALLOY_NOEXCEPT;
+/* Fill *out with the sums over all threads, live and exited. False (and *out zeroed) while counting is off. */
 ALLOY_API bool alloy_stats_get(alloy_stats *out) ALLOY_NOEXCEPT;
 /* Zero the cumulative counters and restart the peak at the current value. */
 ALLOY_API void alloy_stats_reset(void) ALLOY_NOEXCEPT;

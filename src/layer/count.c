@@ -248,7 +248,8 @@ static inline void count(bool is_alloc, size_t bytes) {
     alloy__tcounters *c = &alloy__tc;
     int64_t pending = c->pending + (is_alloc ? (int64_t)bytes : -(int64_t)bytes);
     /* One unsigned compare for |pending| > slack. */
-    if (ALLOY_UNLIKELY((uint64_t)(pending + slack) > 2u * (uint64_t)slack)) {
+    int64_t s = __atomic_load_n(&slack, __ATOMIC_RELAXED);
+    if (ALLOY_UNLIKELY((uint64_t)(pending + s) > 2u * (uint64_t)s)) {
         counters_slow(pending, is_alloc, bytes);
         return;
     }
@@ -407,6 +408,11 @@ static bool count_attach(const alloy__backend *b, alloy__backend *self) {
     return true;
 }
 
+bool alloy_stats_enable(bool exact_peak) {
+    if (exact_peak) __atomic_store_n(&slack, 0, __ATOMIC_RELAXED);
+    return alloy__layer_push(&alloy__layer_count);
+}
+
 const alloy__layer alloy__layer_count = {
     .id = ALLOY_LAYER_COUNT,
     .name = "count",
@@ -420,7 +426,7 @@ void alloy_stats_print(FILE *f) {
     bool on = alloy_stats_get(&s);
     fprintf(f, "alloy backend   %s %s\n", alloy_backend_name(), alloy_backend_version());
     if (!on) {
-        fprintf(f, "counters        compiled out (ALLOY_STATS=OFF)\n");
+        fprintf(f, "counters        off (ALLOY_STATS=1 or alloy_stats_enable() turns them on)\n");
         return;
     }
     fprintf(f,
