@@ -2,3 +2,4 @@
 add_subdirectory(alloc)
 add_subdirectory(smr)
 add_subdirectory(debug)
+add_subdirectory(profile)

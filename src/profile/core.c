@@ -621,10 +621,18 @@ static void read_comm(uint64_t tid, char *out, size_t len) {
     __atomic_store_n(&out[n], 0, __ATOMIC_RELAXED);
 }
 
+/* Leak sites: blocks grouped by the allocating call (the innermost frame outside alloy);
+ * `stack` is the full stack of the first block seen at that site. */
 typedef struct site_acc {
+    uintptr_t site;
     uint32_t stack;
     double count, bytes;
 } site_acc;
+
+static uintptr_t site_of(uint32_t stack) {
+    void *const *pcs = NULL;
+    return alloy__dbg_frames(stack, &pcs) > 0 ? (uintptr_t)pcs[0] : 0;
+}
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define MAX_SITES 4096u
@@ -638,7 +646,7 @@ static int cmp_sizecount(const void *a, const void *b) {
 static int cmp_site(const void *a, const void *b) {
     const site_acc *x = a, *y = b;
     if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
-    return x->stack < y->stack ? -1 : x->stack > y->stack;
+    return x->site < y->site ? -1 : x->site > y->site;
 }
 
 static void fill_latency(arena *a, alloy_profile_latency *out, const uint64_t *hist, uint64_t sum,
@@ -699,7 +707,7 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
                  PF_SIZE_BUCKETS * sizeof(alloy_profile_size_bucket) +
                  2 * PF_LAT_BUCKETS * sizeof(alloy_profile_latency_bucket) +
                  (PF_SMALL_SIZES + PF_BIG_SIZES * nthreads_max) * sizeof(alloy_profile_size_count) +
-                 MAX_SITES * sizeof(site_acc) +
+                 MAX_SITES * (sizeof(site_acc) + 2 * sizeof(uint32_t)) +
                  REPORT_SITES * (sizeof(alloy_profile_leak_site) +
                                  64 * sizeof(alloy_profile_frame) + 64 * 3 * 128) +
                  tl_cap * sizeof(alloy_profile_sample) + 65536;
@@ -852,6 +860,8 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
     uint64_t live_req = 0;
     bool recs = alloy__pf_cfg.o.detect_leaks || alloy__pf_cfg.o.track_cross_thread;
     site_acc *acc = arena_get(&a, MAX_SITES * sizeof *acc);
+    uint32_t *slot_of = arena_get(&a, 2u * MAX_SITES * sizeof *slot_of);
+    if (slot_of == NULL) acc = NULL;
     size_t nacc = 0;
     double lcount = 0, lbytes = 0;
     for (unsigned i = 0; recs && acc != NULL && i < SHARDS; i++) {
@@ -868,12 +878,18 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
             live_req += rc->size;
             lcount += w;
             lbytes += w * (double)rc->size;
-            size_t k = 0;
-            for (; k < nacc; k++)
-                if (acc[k].stack == rc->stack) break;
-            if (k == nacc) {
+            uintptr_t site = site_of(rc->stack);
+            uint32_t h = (uint32_t)key_hash(site) & (2u * MAX_SITES - 1u);
+            while (slot_of[h] != 0 && acc[slot_of[h] - 1u].site != site)
+                h = (h + 1u) & (2u * MAX_SITES - 1u);
+            size_t k;
+            if (slot_of[h] != 0) {
+                k = slot_of[h] - 1u;
+            } else {
                 if (nacc == MAX_SITES) continue;
-                acc[nacc++] = (site_acc){rc->stack, 0, 0};
+                k = nacc++;
+                slot_of[h] = (uint32_t)k + 1u;
+                acc[k] = (site_acc){site, rc->stack, 0, 0};
             }
             acc[k].count += w;
             acc[k].bytes += w * (double)rc->size;
