@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,14 @@ typedef struct bench_impl {
     void (*free_sized)(void *, size_t);
     size_t (*usable)(void *);
 } bench_impl;
+
+/* A single-producer single-consumer ring of blocks passed to another thread to free. */
+enum { BENCH_RING = 1024 };
+typedef struct bench_ring {
+    _Alignas(64) _Atomic size_t head;
+    _Alignas(64) _Atomic size_t tail;
+    _Alignas(64) void *slot[BENCH_RING];
+} bench_ring;
 
 BENCH_UNUSED static double bench_now_ns(void) {
     struct timespec t;
@@ -87,6 +96,48 @@ BENCH_UNUSED static bool bench_warn_load(double load_before, int threads) {
     printf("WARNING: load %.2f before the run with %d benchmark thread(s) on %ld cores: other "
            "work shares the CPUs, the numbers cannot be trusted\n",
            load_before, threads, cores);
+    return true;
+}
+
+/* The closing lines of a table: the A/A noise (worst is the largest |A/A - 1|)
+ * and the load, and a WARNING line when either means the numbers cannot be
+ * trusted. */
+BENCH_UNUSED static void bench_print_noise(double worst, double load, int threads, bool quick) {
+    printf("noise: A/A within %.1f%% on every row; load %.2f before the run\n", worst * 100, load);
+    bool warned = bench_warn_load(load, threads);
+    if (worst > 0.05)
+        printf("WARNING: the A/A ratio is off by %.1f%%%s%s\n", worst * 100,
+               warned ? "" : ": the numbers cannot be trusted",
+               quick ? " (--quick: rerun without it)" : "");
+}
+
+/* The options every heap benchmark takes: --quick, --rounds N, --backend NAME,
+ * --help (prints usage and exits 0). True if argv[*i] was one of them (*i
+ * moved past its value). */
+typedef struct bench_opts {
+    void (*usage)(FILE *);
+    bool quick;
+    int rounds; /* 0: the program's default */
+    const char *only;
+} bench_opts;
+
+BENCH_UNUSED static bool bench_common_option(int argc, char **argv, int *i, bench_opts *o) {
+    if (strcmp(argv[*i], "--quick") == 0) {
+        o->quick = true;
+    } else if (strcmp(argv[*i], "--rounds") == 0 && *i + 1 < argc) {
+        o->rounds = atoi(argv[++*i]);
+        if (o->rounds < 1 || o->rounds > 64) {
+            fprintf(stderr, "bench: --rounds must be 1..64\n");
+            exit(2);
+        }
+    } else if (strcmp(argv[*i], "--backend") == 0 && *i + 1 < argc) {
+        o->only = argv[++*i];
+    } else if (strcmp(argv[*i], "--help") == 0 || strcmp(argv[*i], "-h") == 0) {
+        o->usage(stdout);
+        exit(0);
+    } else {
+        return false;
+    }
     return true;
 }
 

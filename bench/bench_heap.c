@@ -155,12 +155,8 @@ static double w_mixed(const bench_impl *m) {
 }
 
 /* Two threads; each allocates and sends blocks to the other, which frees them. */
-enum { RING = 1024 };
-typedef struct ring {
-    _Alignas(64) _Atomic size_t head;
-    _Alignas(64) _Atomic size_t tail;
-    _Alignas(64) void *slot[RING];
-} ring;
+enum { RING = BENCH_RING };
+typedef bench_ring ring;
 
 typedef struct xarg {
     const bench_impl *m;
@@ -374,37 +370,26 @@ static int summarize(const char *what, int a, int b, double limit, bool additive
 }
 
 int main(int argc, char **argv) {
-    int rounds = 11;
-    bool quick = false, sized = false;
-    const char *only = NULL, *variant = NULL;
+    bench_opts o = {.usage = usage};
+    bool sized = false;
+    const char *variant = NULL;
     long pairs = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            quick = true;
-            scale = 4;
-            rounds = 5;
-        } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
-            rounds = atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
-            only = argv[++i];
-        } else if (strcmp(argv[i], "--pairs") == 0 && i + 1 < argc) {
+        if (bench_common_option(argc, argv, &i, &o)) continue;
+        if (strcmp(argv[i], "--pairs") == 0 && i + 1 < argc) {
             pairs = atol(argv[++i]);
         } else if (strcmp(argv[i], "--variant") == 0 && i + 1 < argc) {
             variant = argv[++i];
         } else if (strcmp(argv[i], "--sized") == 0) {
             sized = true;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
         } else {
             usage(stderr);
             return 2;
         }
     }
-    if (rounds < 1 || rounds > 64) {
-        fprintf(stderr, "bench_heap: --rounds must be 1..64\n");
-        return 2;
-    }
+    int rounds = o.rounds ? o.rounds : o.quick ? 5 : 11;
+    const char *only = o.only;
+    if (o.quick) scale = 4;
     if (pairs > 0 || variant != NULL) {
         if (pairs <= 0 || variant == NULL) {
             usage(stderr);
@@ -475,12 +460,6 @@ int main(int argc, char **argv) {
     double worst = 0;
     for (int r = 0; r < nrows; r++)
         worst = fmax(worst, fabs(rows[r].ns[V_AA] / rows[r].ns[V_DIRECT] - 1));
-    printf("noise: A/A within %.1f%% on every row; load %.2f before the run\n", worst * 100, load);
-    bool warned = bench_warn_load(load, 1);
-    if (worst > 0.05 && !warned)
-        printf("WARNING: the A/A ratio is off by %.1f%%: the numbers cannot be trusted%s\n",
-               worst * 100, quick ? " (--quick: rerun without it)" : "");
-    else if (worst > 0.05)
-        printf("WARNING: the A/A ratio is off by %.1f%%\n", worst * 100);
+    bench_print_noise(worst, load, 1, o.quick);
     return status_all;
 }
