@@ -163,7 +163,7 @@ typedef struct alloy__debug_heap {
                       */
     bool parent_damaged; /* atomic: a write ran past the guard bytes into the parent's memory */
     char name[64];
-    char json_path[512];
+    char json_path[4096];
     struct alloy__debug_heap *next_heap; /* registry of instances (other-allocator check) */
     struct dbg_guard_pool *guard;
 } alloy__debug_heap;
@@ -249,8 +249,8 @@ ALLOY_HIDDEN void alloy__dbg_report_leaks(alloy__debug_heap *h, dbg_leak_site *s
                                           const char *when, const char *rule);
 /* Open the JSON report file named by path (safely; "%p" -> pid); -1 on failure (warned). */
 ALLOY_HIDDEN int alloy__dbg_open_json(const char *path);
-/* Write a NUL-terminated string to fd without allocating. */
-ALLOY_HIDDEN void alloy__dbg_write(int fd, const char *s, size_t n);
+/* Write n bytes to fd without allocating; false (errno set) if a write failed. */
+ALLOY_HIDDEN bool alloy__dbg_write(int fd, const char *s, size_t n);
 
 /* ---- leaks (leaks.c) ------------------------------------------------------- */
 

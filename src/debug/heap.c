@@ -295,13 +295,14 @@ static bool check_live(alloy__debug_heap *h, const dbg_rec *r, pending *pd) {
                        : outer[outer_size(r->size, rec_align(r)) - 1] != DBG_PAT_RZ;
         if (beyond) __atomic_store_n(&h->parent_damaged, true, __ATOMIC_RELAXED);
     }
-    add_problem(pd, under ? ALLOY_DEBUG_UNDERFLOW : ALLOY_DEBUG_OVERFLOW, r, bad,
-                beyond  ? (under ? "every guard byte before the block changed: the write may have "
-                                   "gone on into the memory before it, which alloy leaves alone from now on"
-                                 : "every guard byte after the block changed: the write may have "
-                                   "gone on into the memory after it, which alloy leaves alone from now on")
-                : under ? "a guard byte before the block changed"
-                        : "a guard byte after the block changed");
+    add_problem(
+        pd, under ? ALLOY_DEBUG_UNDERFLOW : ALLOY_DEBUG_OVERFLOW, r, bad,
+        beyond  ? (under ? "every guard byte before the block changed: the write may have "
+                           "gone on into the memory before it, which alloy leaves alone from now on"
+                         : "every guard byte after the block changed: the write may have "
+                           "gone on into the memory after it, which alloy leaves alone from now on")
+        : under ? "a guard byte before the block changed"
+                : "a guard byte after the block changed");
     return false;
 }
 
@@ -385,8 +386,15 @@ alloy__debug_heap *alloy__dbg_heap_new(dbg_parent parent, const alloy_debug_opti
     h->on_error_arg = o->on_error_arg;
     h->json_fd = -1;
     if (o->json_path != NULL && o->json_path[0] != '\0') {
-        snprintf(h->json_path, sizeof h->json_path, "%s", o->json_path);
-        h->json_fd = alloy__dbg_open_json(h->json_path);
+        size_t len = strlen(o->json_path);
+        if (len < sizeof h->json_path) {
+            memcpy(h->json_path, o->json_path, len + 1);
+            h->json_fd = alloy__dbg_open_json(h->json_path);
+        } else {
+            alloy__warn("debug: report file path is too long (%zu bytes; at most %zu): no report "
+                        "file",
+                        len, sizeof h->json_path - 1);
+        }
     }
     h->opt.json_path = h->json_path;
     if (o->guard != ALLOY_DEBUG_GUARD_OFF) {

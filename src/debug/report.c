@@ -9,13 +9,16 @@
  */
 #define _GNU_SOURCE
 #include "debug_internal.h"
+#include "../env.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- output buffer ------------------------------------------------------------ */
@@ -26,20 +29,26 @@ typedef struct out {
     char buf[8192];
 } out;
 
-void alloy__dbg_write(int fd, const char *s, size_t n) {
+bool alloy__dbg_write(int fd, const char *s, size_t n) {
     while (n > 0) {
         ssize_t w = write(fd, s, n);
         if (w < 0) {
             if (errno == EINTR) continue;
-            return;
+            return false;
         }
         s += w;
         n -= (size_t)w;
     }
+    return true;
 }
 
+/* errno of the first failed write to a file (not stderr) since the last check; 0: none. */
+static int write_error;
+
 static void out_flush(out *o) {
-    if (o->fd >= 0) alloy__dbg_write(o->fd, o->buf, o->n);
+    if (o->fd >= 0 && !alloy__dbg_write(o->fd, o->buf, o->n) && o->fd != STDERR_FILENO &&
+        write_error == 0)
+        write_error = errno != 0 ? errno : EIO;
     o->n = 0;
 }
 
@@ -64,48 +73,162 @@ __attribute__((format(printf, 2, 3))) static void out_fmt(out *o, const char *fm
     out_str(o, tmp);
 }
 
-/* JSON string with escapes (quotes included). */
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 if p does not start one (overlong forms,
+ * surrogates and code points past U+10FFFF are invalid, as RFC 3629 says). */
+static size_t utf8_len(const unsigned char *p) {
+    unsigned c = p[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, min = 0x10000;
+    else
+        return 0;
+    unsigned cp = c & (0x7fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (p[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return n;
+}
+
+/* JSON string (quotes included). Escaped: '"', '\\', control characters and DEL as \u00XX; a
+ * byte that is not part of valid UTF-8 (a path or symbol in another encoding) as \u00XX of its
+ * value, so the file is always valid JSON and the byte can be recovered (docs/debug.md). */
 static void out_json_str(out *o, const char *s) {
+    static const char hex[] = "0123456789abcdef";
     out_str(o, "\"");
     char tmp[8];
-    for (const unsigned char *p = (const unsigned char *)(s != NULL ? s : ""); *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)(s != NULL ? s : ""); *p;) {
+        size_t n = utf8_len(p);
         if (*p == '"' || *p == '\\') {
             tmp[0] = '\\';
             tmp[1] = (char)*p;
             tmp[2] = '\0';
-        } else if (*p < 0x20 || *p == 0x7f) {
-            snprintf(tmp, sizeof tmp, "\\u%04x", *p);
+        } else if (n == 0 || *p < 0x20 || *p == 0x7f) {
+            memcpy(tmp, "\\u00", 4);
+            tmp[4] = hex[*p >> 4];
+            tmp[5] = hex[*p & 15];
+            tmp[6] = '\0';
+            n = 1;
         } else {
-            tmp[0] = (char)*p;
-            tmp[1] = '\0';
+            memcpy(tmp, p, n);
+            tmp[n] = '\0';
         }
         out_str(o, tmp);
+        p += n == 0 ? 1 : n;
     }
     out_str(o, "\"");
 }
 
 /* ---- the JSON file -------------------------------------------------------------- */
 
-int alloy__dbg_open_json(const char *path) {
-    char name[512];
+/* Expand "%p" in path to the pid, or "pid-seq" when seq > 0; false if it does not fit. */
+static bool expand_path(const char *path, unsigned seq, char *name, size_t cap) {
     size_t n = 0;
-    for (const char *p = path; *p && n + 24 < sizeof name; p++) {
+    for (const char *p = path; *p; p++) {
+        char num[48];
+        const char *add = num;
+        size_t len;
         if (p[0] == '%' && p[1] == 'p') {
-            n += (size_t)snprintf(name + n, sizeof name - n, "%ld", (long)getpid());
+            len = seq == 0 ? (size_t)snprintf(num, sizeof num, "%ld", (long)getpid())
+                           : (size_t)snprintf(num, sizeof num, "%ld-%u", (long)getpid(), seq);
             p++;
         } else {
-            name[n++] = *p;
+            add = p;
+            len = 1;
         }
+        if (n + len >= cap) return false;
+        memcpy(name + n, add, len);
+        n += len;
     }
     name[n] = '\0';
-    const char *ow = getenv("ALLOY_DEBUG_REPORT_OVERWRITE");
-    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_APPEND;
-    flags |= ow != NULL && strcmp(ow, "1") == 0 ? O_TRUNC : O_EXCL;
-    int fd = open(name, flags, 0644);
-    if (fd < 0)
-        alloy__warn("debug: cannot create report file %s: %s%s", name, strerror(errno),
-                    errno == EEXIST ? " (set ALLOY_DEBUG_REPORT_OVERWRITE=1 to replace it)" : "");
-    return fd;
+    return true;
+}
+
+/* Open a report file (JSON or text) named by path, what says which in messages. Never through a
+ * symlink; never over an existing file unless ALLOY_DEBUG_REPORT_OVERWRITE=1, and then never a
+ * file with other hard links (what the link names would change too). With "%p" every process
+ * image gets its own file: a program that execs keeps its pid, so a later image takes the next
+ * free name, pid-1, pid-2, ... */
+static int open_report(const char *path, const char *what) {
+    char name[4096];
+    bool overwrite = alloy__env_flag("ALLOY_DEBUG_REPORT_OVERWRITE", false);
+    bool per_image = strstr(path, "%p") != NULL;
+    for (unsigned seq = 0; seq < 1000; seq++) {
+        if (!expand_path(path, seq, name, sizeof name)) {
+            alloy__warn("debug: %s path is too long (%zu bytes and more; at most %zu): no %s", what,
+                        strlen(path), sizeof name - 1, what);
+            return -1;
+        }
+        int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_APPEND;
+        if (!overwrite || per_image) flags |= O_EXCL;
+        int fd = open(name, flags, 0644);
+        if (fd < 0 && errno == EEXIST && per_image) continue;
+        if (fd < 0) {
+            int e = errno;
+            alloy__warn("debug: cannot create %s (%s%s): %s", what, strerror(e),
+                        e == EEXIST ? "; set ALLOY_DEBUG_REPORT_OVERWRITE=1 to replace it" : "",
+                        name);
+            return -1;
+        }
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) {
+            alloy__warn("debug: %s %s has %ju hard links: not written through them", what, name,
+                        (uintmax_t)st.st_nlink);
+            close(fd);
+            return -1;
+        }
+        if (overwrite && S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) {
+            alloy__warn("debug: cannot empty %s %s: %s", what, name, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        return fd;
+    }
+    alloy__warn("debug: no free name for %s %s after 1000 tries", what, path);
+    return -1;
+}
+
+int alloy__dbg_open_json(const char *path) {
+    return open_report(path, "report file");
+}
+
+/* A failed write to a report file is said once, on stderr, and the file is given up. */
+static void check_written(alloy__debug_heap *h, int *fd, const char *what) {
+    if (write_error == 0) return;
+    char line[160];
+    int n = snprintf(line, sizeof line,
+                     "alloy: debug: writing the %s failed (%s): its findings are on stderr only\n",
+                     what, strerror(write_error));
+    alloy__dbg_write(STDERR_FILENO, line, (size_t)n);
+    write_error = 0;
+    if (*fd >= 0 && *fd != STDERR_FILENO) close(*fd);
+    *fd = -1;
+    (void)h;
+}
+
+/* ALLOY_DEBUG_LOG=<path> ("%p": pid): the process debug heap's text reports go to this file, so
+ * the program's own stderr stays as it would be. Opened at the first report, by the process (or
+ * forked child, or exec'd image) that has something to say. */
+static int log_fd = -2; /* -2: not tried; -1: none */
+static long log_pid;
+
+static int text_fd(const alloy__debug_heap *h) {
+    if (!h->process) return STDERR_FILENO;
+    if (log_fd == -2 || (log_fd >= 0 && log_pid != (long)getpid())) {
+        /* A forked child writes its own file: the parent's stays the parent's. */
+        if (log_fd >= 0) close(log_fd);
+        const char *path = getenv("ALLOY_DEBUG_LOG");
+        log_fd = path != NULL && *path != '\0' ? open_report(path, "log file") : -1;
+        log_pid = (long)getpid();
+    }
+    return log_fd >= 0 ? log_fd : STDERR_FILENO;
 }
 
 /* ---- stacks ------------------------------------------------------------------------- */
@@ -279,7 +402,8 @@ alloy_debug_action alloy__dbg_report(alloy__debug_heap *h, dbg_problem *p) {
     dbg_lock_take(&report_lock);
     no_symbols = h->process && __atomic_load_n(&h->parent_damaged, __ATOMIC_RELAXED) &&
                  alloy__dbg_malloc_shares_parent();
-    o->fd = STDERR_FILENO;
+    o->fd = text_fd(h);
+    write_error = 0;
     o->n = 0;
     out_fmt(o, "=================================================================\n");
     out_fmt(o, "==%ld==ERROR: alloy debug (%s): %s", pid, h->name, p->e.name);
@@ -295,6 +419,7 @@ alloy_debug_action alloy__dbg_report(alloy__debug_heap *h, dbg_problem *p) {
     for (size_t i = 0; i < ns; i++) text_stack(o, st[i].title, st[i].stack, st[i].tid);
     out_fmt(o, "==%ld==SUMMARY: alloy debug: %s (%zu-byte block)\n", pid, p->e.name, p->e.size);
     out_flush(o);
+    if (o->fd != STDERR_FILENO) check_written(h, &log_fd, "log file");
 
     if (h->json_fd >= 0) {
         o->fd = h->json_fd;
@@ -316,6 +441,7 @@ alloy_debug_action alloy__dbg_report(alloy__debug_heap *h, dbg_problem *p) {
         }
         out_str(o, "]}\n");
         out_flush(o);
+        check_written(h, &h->json_fd, "report file");
     }
     dbg_lock_drop(&report_lock);
 
@@ -334,7 +460,7 @@ alloy_debug_action alloy__dbg_report(alloy__debug_heap *h, dbg_problem *p) {
         char line[160];
         int n = snprintf(line, sizeof line,
                          "==%ld==ABORTING (alloy debug: the error handler chose abort)\n", pid);
-        alloy__dbg_write(STDERR_FILENO, line, (size_t)n);
+        alloy__dbg_write(text_fd(h), line, (size_t)n);
         abort();
     }
     return act;
@@ -359,7 +485,8 @@ void alloy__dbg_report_leaks(alloy__debug_heap *h, dbg_leak_site *sites, size_t 
     dbg_lock_take(&report_lock);
     no_symbols = h->process && __atomic_load_n(&h->parent_damaged, __ATOMIC_RELAXED) &&
                  alloy__dbg_malloc_shares_parent();
-    o->fd = STDERR_FILENO;
+    o->fd = text_fd(h);
+    write_error = 0;
     o->n = 0;
     out_fmt(o, "=================================================================\n");
     out_fmt(o,
@@ -381,6 +508,7 @@ void alloy__dbg_report_leaks(alloy__debug_heap *h, dbg_leak_site *sites, size_t 
     out_fmt(o, "==%ld==SUMMARY: alloy debug: %llu bytes leaked in %llu blocks\n", pid,
             (unsigned long long)bytes, (unsigned long long)blocks);
     out_flush(o);
+    if (o->fd != STDERR_FILENO) check_written(h, &log_fd, "log file");
     if (h->json_fd >= 0) {
         o->fd = h->json_fd;
         for (size_t i = 0; i < n; i++) {
@@ -403,6 +531,7 @@ void alloy__dbg_report_leaks(alloy__debug_heap *h, dbg_leak_site *sites, size_t 
         out_json_str(o, rule);
         out_str(o, "}\n");
         out_flush(o);
+        check_written(h, &h->json_fd, "report file");
     }
     dbg_lock_drop(&report_lock);
     alloy_debug_handler *fn = __atomic_load_n(&h->on_error, __ATOMIC_ACQUIRE);
