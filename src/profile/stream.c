@@ -51,7 +51,7 @@ static double ema_alloc, ema_free;
 
 void alloy__pf_timeline_reset(void) {
     pthread_mutex_lock(&tl_lock);
-    tl_n = 0;
+    __atomic_store_n(&tl_n, 0, __ATOMIC_RELAXED);
     tl_period = alloy__pf_cfg.o.timeline_ms;
     tl_skip = 1;
     tl_skip_left = 1;
@@ -102,12 +102,14 @@ static void timeline_tick(void) {
         if (tl_n == TL_CAP) {
             /* Full: keep every other sample and halve the rate from now on. */
             for (size_t i = 0; i < TL_CAP / 2; i++) tl[i] = tl[2 * i + 1];
-            tl_n = TL_CAP / 2;
+            __atomic_store_n(&tl_n, TL_CAP / 2, __ATOMIC_RELAXED);
             tl_skip *= 2;
             tl_skip_left = tl_skip;
             tl_period *= 2;
         }
-        tl[tl_n++] = (alloy_profile_sample){(double)(now - tl_start_mono) * 1e-9,
+        size_t at = tl_n;
+        __atomic_store_n(&tl_n, at + 1, __ATOMIC_RELAXED);
+        tl[at] = (alloy_profile_sample){(double)(now - tl_start_mono) * 1e-9,
                                             live > 0 ? (uint64_t)live : 0, alloy__pf_rss(), ar, fr};
     }
     pthread_mutex_unlock(&tl_lock);
@@ -131,8 +133,11 @@ size_t alloy__pf_timeline_copy(alloy_profile_sample *out, size_t max, unsigned *
 }
 
 void alloy__pf_rates(double *alloc_avg, double *free_avg) {
+    *alloc_avg = *free_avg = 0;
+    if (pthread_mutex_trylock(&tl_lock) != 0) return;
     *alloc_avg = ema_alloc;
     *free_avg = ema_free;
+    pthread_mutex_unlock(&tl_lock);
 }
 
 /* ---- files ------------------------------------------------------------------------ */
