@@ -141,23 +141,34 @@ BENCH_UNUSED static bool bench_common_option(int argc, char **argv, int *i, benc
     return true;
 }
 
-/* Re-execute this program with its original command line, as started: read
- * from /proc/self/cmdline, so that a start through the dynamic loader
- * (ld-linux.so PROGRAM ...) or a wrapper runs the same way again, which
- * /proc/self/exe (the loader, then) does not. Returns only on failure. */
-static void bench_reexec(void) {
+/* This program's original command line, from /proc/self/cmdline, as started:
+ * through the dynamic loader (ld-linux.so PROGRAM ...) or a wrapper it runs
+ * the same way again, which /proc/self/exe (the loader, then) would not.
+ * args[0..n) and a NULL after them; *prefix: how many of them name the program
+ * (2 when started through the loader, else 1). */
+static int bench_cmdline(char **args, int max, int *prefix) {
     static char buf[16384];
-    static char *args[256];
     FILE *f = fopen("/proc/self/cmdline", "r");
-    if (f == NULL) return;
+    if (f == NULL) return 0;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
     int argc = 0;
-    for (size_t i = 0; i < n && argc < 255; i += strlen(buf + i) + 1) args[argc++] = buf + i;
+    for (size_t i = 0; i < n && argc < max - 1; i += strlen(buf + i) + 1) args[argc++] = buf + i;
     args[argc] = NULL;
-    if (argc == 0) return;
-    execvp(args[0], args);
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[len > 0 ? len : 0] = '\0';
+    const char *base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+    *prefix = strncmp(base, "ld-", 3) == 0 && argc > 1 ? 2 : 1;
+    return argc;
+}
+
+/* Re-execute this program with its original command line. Returns only on failure. */
+static void bench_reexec(void) {
+    static char *args[256];
+    int prefix;
+    if (bench_cmdline(args, 256, &prefix) > 0) execvp(args[0], args);
 }
 
 /* Start this program again as a child with ALLOY_BACKEND=backend and
