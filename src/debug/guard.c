@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include "debug_internal.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -349,6 +350,44 @@ static void chain(int sig, siginfo_t *si, void *ctx) {
     if (si->si_code <= 0) raise(sig);
 }
 
+/* The stack of the faulting access, starting at the faulting instruction: the handler's frames
+ * and the kernel's signal trampoline (__restore_rt) are not the program's. Through the signal
+ * frame libunwind knows the way; the hybrid unwinder's rule cache does not. */
+static uint32_t fault_stack(alloy__debug_heap *h, const void *ctx) {
+    unsigned depth = h->opt.stack_depth;
+    alloy_debug_unwinder how = h->opt.unwinder == ALLOY_DEBUG_UNWIND_HYBRID
+                                   ? ALLOY_DEBUG_UNWIND_LIBUNWIND
+                                   : h->opt.unwinder;
+    if (how == ALLOY_DEBUG_UNWIND_NONE || depth == 0) return 0;
+    enum { EXTRA = 8 };
+    void *pcs[DBG_MAX_FRAMES + EXTRA];
+    size_t n = alloy__dbg_capture(pcs, depth + EXTRA, how, NULL);
+    size_t first = 0;
+#if defined(__x86_64__)
+    uintptr_t ip = (uintptr_t)((const ucontext_t *)ctx)->uc_mcontext.gregs[REG_RIP];
+    for (size_t i = 0; i < n; i++)
+        if ((uintptr_t)pcs[i] == ip || (uintptr_t)pcs[i] == ip + 1) {
+            first = i;
+            break;
+        }
+#else
+    (void)ctx;
+#endif
+    if (first == 0) {
+        /* Not found by address (another unwinder): drop up to the trampoline by name. */
+        for (size_t i = 0; i + 1 < n; i++) {
+            Dl_info di;
+            if (dladdr(pcs[i], &di) != 0 && di.dli_sname != NULL &&
+                strcmp(di.dli_sname, "__restore_rt") == 0) {
+                first = i + 1;
+                break;
+            }
+        }
+    }
+    n -= first;
+    return alloy__dbg_intern(pcs + first, n < depth ? n : depth);
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
     if (safe_load_fault(si, ctx)) return;
     uintptr_t addr = (uintptr_t)si->si_addr;
@@ -372,12 +411,7 @@ static void on_fault(int sig, siginfo_t *si, void *ctx) {
     pr.now_tid = alloy__dbg_tid();
     alloy__debug_heap *h = g->heap;
     alloy__dbg_self.inside++;
-    /* Through the signal frame: libunwind knows how; the rule cache does not. */
-    pr.now_stack =
-        alloy__dbg_stack(h->opt.stack_depth,
-                         h->opt.unwinder == ALLOY_DEBUG_UNWIND_HYBRID ? ALLOY_DEBUG_UNWIND_LIBUNWIND
-                                                                      : h->opt.unwinder,
-                         NULL);
+    pr.now_stack = fault_stack(h, ctx);
     alloy__dbg_self.inside--;
     uintptr_t data0 = (uintptr_t)g->base + PAGE;
     size_t cycle = (g->slot_pages + 1) * PAGE;

@@ -639,6 +639,15 @@ static bool free_common(alloy__debug_heap *h, void *ptr, size_t size, size_t ali
         add_problem(&pd, ALLOY_DEBUG_ALIGN_MISMATCH, r, 0, NULL);
         pd.p[0].e.given_size = size;
         pd.p[0].e.given_align = align;
+    } else if (ALLOY_UNLIKELY(h->process && (claims & (CLAIM_SIZE | CLAIM_ALIGN)) == CLAIM_SIZE &&
+                              rec_align(r) > DBG_RZ)) {
+        /* alloy_free_sized: for blocks of malloc's alignment. A block aligned beyond that goes
+         * back with alloy_free_aligned_sized (the backend may keep it apart). */
+        add_problem(&pd, ALLOY_DEBUG_ALIGN_MISMATCH, r, 0,
+                    "a block from alloy_malloc_aligned was freed with alloy_free_sized; free it "
+                    "with alloy_free_aligned_sized or alloy_free");
+        pd.p[0].e.given_size = size;
+        pd.p[0].e.given_align = 0;
     }
     if (!(r->flags & RECF_REPORTED)) (void)check_live(h, r, &pd);
     /* Claim the block: of two racing frees, exactly one gets here. */

@@ -298,6 +298,8 @@ static void before_fork(void) {
 }
 static void after_fork(void) {
     alloy__dbg_unlock_all(H);
+    /* In the child the forking thread has a new id: reports must not name the parent's. */
+    alloy__dbg_self.tid = 0;
 }
 
 /* ---- the hook --------------------------------------------------------------------------- */

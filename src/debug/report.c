@@ -417,7 +417,11 @@ alloy_debug_action alloy__dbg_report(alloy__debug_heap *h, dbg_problem *p) {
         out_str(o, "  (frames as module+offset, for addr2line -f -i -e MODULE OFFSET: the C "
                    "library's heap may be damaged, and the symbolizer allocates from it)\n");
     for (size_t i = 0; i < ns; i++) text_stack(o, st[i].title, st[i].stack, st[i].tid);
-    out_fmt(o, "==%ld==SUMMARY: alloy debug: %s (%zu-byte block)\n", pid, p->e.name, p->e.size);
+    if (p->e.kind == ALLOY_DEBUG_INVALID_FREE)
+        out_fmt(o, "==%ld==SUMMARY: alloy debug: %s of %p (not a block of this allocator)\n", pid,
+                p->e.name, p->e.ptr);
+    else
+        out_fmt(o, "==%ld==SUMMARY: alloy debug: %s (%zu-byte block)\n", pid, p->e.name, p->e.size);
     out_flush(o);
     if (o->fd != STDERR_FILENO) check_written(h, &log_fd, "log file");
 

@@ -12,6 +12,8 @@
  *   debug_victim aligned     alloy_free_sized on a block from alloy_malloc_aligned
  *   debug_victim stackfree   alloy_free of a stack address
  *   debug_victim forkleak    leak one block in a forked child, which exits through exit()
+ *   debug_victim forkfree    free a block twice in a forked child (prints "child <pid>")
+ *   debug_victim guardread   read one byte past a 24-byte block (run with ALLOY_DEBUG_GUARD=all)
  *   debug_victim say TEXT    print TEXT on stdout and leak one block (report-destination tests)
  */
 #define _GNU_SOURCE
@@ -97,6 +99,14 @@ __attribute__((noinline)) static void leak42(void) {
     p = NULL;
 }
 
+/* Under ALLOY_DEBUG_GUARD=all: read the byte after a 24-byte block (the guard page). */
+__attribute__((noinline)) static void guard_read(void) {
+    char *p = alloy_malloc(24);
+    memset(p, 1, 24);
+    sink = p;
+    printf("read %d\n", ((volatile char *)sink)[24]);
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "work";
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -144,6 +154,25 @@ int main(int argc, char **argv) {
         char local[32];
         sink = local;
         alloy_free(sink);
+        return 0;
+    }
+    if (strcmp(mode, "forkfree") == 0) {
+        char *q = alloy_malloc(16); /* the parent's thread id is known before the fork */
+        alloy_free(q);
+        pid_t pid = fork();
+        if (pid == 0) {
+            printf("child %ld\n", (long)getpid());
+            char *r = alloy_malloc(16);
+            alloy_free(r);
+            alloy_free(r);
+            _exit(0);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 0;
+    }
+    if (strcmp(mode, "guardread") == 0) {
+        guard_read();
         return 0;
     }
     if (strcmp(mode, "say") == 0 && argc > 2) {
