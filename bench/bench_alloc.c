@@ -392,8 +392,15 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
             rounds = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--rounds N] [--quick]\n", argv[0]);
-            return 2;
+            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+            fprintf(
+                help ? stdout : stderr,
+                "usage: %s [--rounds N] [--quick] [--help]\n"
+                "Times the allocator values (arena, pool, shared pool, current allocator)\n"
+                "against mimalloc and glibc, N interleaved rounds (default 31; --quick: 5),\n"
+                "and prints medians, ratios and the performance goals with what was measured.\n",
+                argv[0]);
+            return help ? 0 : 2;
         }
     }
     if (rounds < 1) rounds = 1;
@@ -433,7 +440,7 @@ int main(int argc, char **argv) {
     }
 
     double cold_ratio = cases[C_COLD_PAGES].median / cases[C_RAW_PAGES].median;
-    printf("\ntargets (issue 3)\n");
+    printf("\nperformance goals: measured, goal, verdict\n");
     printf("  arena warm inline        %6.2f ns/alloc  <= 0.50        %s\n",
            cases[C_WARM_INLINE].median, met(cases[C_WARM_INLINE].median, 0.5) ? "met" : "NOT met");
     printf("  arena warm interface     %6.2f ns/alloc  <= 1.50        %s\n",

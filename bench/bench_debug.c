@@ -10,11 +10,14 @@
  * and the leaks each tool reported. Exit status 0 even if a target is missed:
  * this is a measurement, the table says met or not met.
  *
- * Usage: bench_debug [--quick] [--rounds N] [--ops N]
+ * Usage: bench_debug [--quick] [--rounds N] [--ops N] [--help]
+ * The runs' output goes to a directory under $TMPDIR (default /tmp), removed
+ * at the end and when the program is interrupted (SIGINT, SIGTERM, SIGHUP).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +135,7 @@ static config configs[] = {
 #define NCONF (sizeof configs / sizeof configs[0])
 
 static char ops_arg[32] = "1000000";
-static char heaptrack_out[256];
+static char heaptrack_out[320];
 
 static bool on_path(const char *prog) {
     if (strchr(prog, '/') != NULL) return access(prog, X_OK) == 0;
@@ -146,6 +149,53 @@ static bool on_path(const char *prog) {
         if (access(full, X_OK) == 0) return true;
     }
     return false;
+}
+
+/* The temporary directory and every file a run may leave in it, built before
+ * the first run so that the signal handler only calls unlink and rmdir. */
+static char tmp_dir[256];
+static char tmp_files[NCONF + 2][340];
+static volatile sig_atomic_t tmp_live;
+static volatile pid_t running_child;
+
+static void tmp_remove(void) {
+    if (!tmp_live) return;
+    for (size_t i = 0; i < sizeof tmp_files / sizeof tmp_files[0]; i++) unlink(tmp_files[i]);
+    rmdir(tmp_dir);
+    tmp_live = 0;
+}
+
+static void on_signal(int sig) {
+    pid_t child = running_child;
+    if (child > 0) {
+        kill(child, SIGTERM); /* lets a checker (valgrind) remove its own files */
+        waitpid(child, NULL, 0);
+    }
+    tmp_remove();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static bool tmp_create(void) {
+    const char *base = getenv("TMPDIR");
+    if (base == NULL || *base == 0) base = "/tmp";
+    if ((size_t)snprintf(tmp_dir, sizeof tmp_dir, "%s/bench_debug-XXXXXX", base) >= sizeof tmp_dir)
+        return false;
+    if (mkdtemp(tmp_dir) == NULL) return false;
+    for (size_t k = 0; k < NCONF; k++)
+        snprintf(tmp_files[k], sizeof tmp_files[k], "%s/run-%zu.txt", tmp_dir, k);
+    snprintf(heaptrack_out, sizeof heaptrack_out, "%s/heaptrack", tmp_dir);
+    snprintf(tmp_files[NCONF], sizeof tmp_files[NCONF], "%s", heaptrack_out);
+    snprintf(tmp_files[NCONF + 1], sizeof tmp_files[NCONF + 1], "%s.zst", heaptrack_out);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaddset(&sa.sa_mask, sigs[i]);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+    tmp_live = 1;
+    return true;
 }
 
 /* Run one configuration; its stderr+stdout go to out_path. */
@@ -170,9 +220,14 @@ static bool run(config *c, const char *out_path, double *cpu, double *rss_mb) {
         execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
+    running_child = pid;
     int status;
     struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) < 0) return false;
+    pid_t got;
+    while ((got = wait4(pid, &status, 0, &ru)) < 0 && errno == EINTR) {
+    }
+    running_child = 0;
+    if (got < 0) return false;
     *cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
     *rss_mb = (double)ru.ru_maxrss / 1024.0;
@@ -253,13 +308,24 @@ int main(int argc, char **argv) {
             rounds = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
             snprintf(ops_arg, sizeof ops_arg, "%s", argv[++i]);
+        } else {
+            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+            fprintf(help ? stdout : stderr,
+                    "usage: %s [--quick] [--rounds N] [--ops N] [--help]\n"
+                    "Runs a malloc/free churn program plain and under alloy's debug mode, ASan,\n"
+                    "LSan, valgrind memcheck and heaptrack, and prints CPU time, peak RSS and the\n"
+                    "leaks each reported (medians of N rounds, default 5; --quick: 1 round of\n"
+                    "200000 operations).\n",
+                    argv[0]);
+            return help ? 0 : 2;
         }
     }
     if (rounds < 1) rounds = 1;
     if (rounds > 32) rounds = 32;
-    char dir[] = "/tmp/bench_debug-XXXXXX";
-    if (mkdtemp(dir) == NULL) return 1;
-    snprintf(heaptrack_out, sizeof heaptrack_out, "%s/heaptrack", dir);
+    if (!tmp_create()) {
+        perror("bench_debug: temporary directory");
+        return 1;
+    }
     for (size_t k = 0; k < NCONF; k++) {
         config *c = &configs[k];
         c->available = on_path(c->wrap[0] != NULL ? c->wrap[0] : c->exe) && on_path(c->exe);
@@ -269,21 +335,19 @@ int main(int argc, char **argv) {
         for (size_t k = 0; k < NCONF; k++) {
             config *c = &configs[k];
             if (!c->available) continue;
-            char out[512];
-            snprintf(out, sizeof out, "%s/run-%zu.txt", dir, k);
+            const char *out = tmp_files[k];
             if (!run(c, out, &c->cpu[r], &c->rss[r])) {
-                fprintf(stderr, "bench_debug: %s failed (output in %s)\n", c->name, out);
+                fprintf(stderr, "bench_debug: %s failed (output in %s, kept)\n", c->name, out);
+                tmp_files[k][0] = 0; /* not removed: the directory stays with it */
                 c->available = false;
                 continue;
             }
             if (r == 0) read_leaks(c, out);
             unlink(out);
-            char zst[300];
-            snprintf(zst, sizeof zst, "%s.zst", heaptrack_out);
-            unlink(zst);
+            unlink(tmp_files[NCONF + 1]);
         }
     }
-    rmdir(dir);
+    tmp_remove();
 
     double cpu0 = median(configs[0].cpu, rounds), rss0 = median(configs[0].rss, rounds);
     printf("churn: %d threads, %s malloc/free, %d deliberate leaks (%d bytes); median of %d "

@@ -89,6 +89,12 @@ __attribute__((noinline)) static void leak_in_main(void) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: %s [OPS]\nThe malloc/free churn bench_debug runs under each memory checker: "
+               "%d threads, OPS steps in all, %d deliberate leaks.\n",
+               argv[0], CHURN_THREADS, CHURN_LEAK_BLOCKS);
+        return 0;
+    }
     if (argc > 1) ops = strtoull(argv[1], NULL, 10);
     pthread_t t[CHURN_THREADS];
     for (uintptr_t i = 0; i < CHURN_THREADS; i++)

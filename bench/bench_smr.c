@@ -763,11 +763,14 @@ int main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--no-stall") == 0) {
             do_stall = false;
         } else {
-            fprintf(stderr,
-                    "usage: %s [--quick] [--reps N] [--ms N] [--threads 1,2,4] [--no-stall] "
-                    "[--only SCHEME]\n",
+            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+            fprintf(help ? stdout : stderr,
+                    "usage: %s [--quick] [--reps N] [--ms N] [--threads 1,2,4] [--no-pin] "
+                    "[--no-stall] [--only SCHEME] [--help]\n"
+                    "Runs lock-free structures under alloy's EBR and IBR, liburcu and Concurrency "
+                    "Kit\nand prints operations per second per thread count (medians of N reps).\n",
                     argv[0]);
-            return 2;
+            return help ? 0 : 2;
         }
     }
     printf("# bench_smr: alloy %s backend, %d reps x %.0f ms per cell, medians%s\n\n",
