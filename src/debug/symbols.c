@@ -8,7 +8,8 @@
  * never share a Dwfl. Answers are cached per (module, address).
  *
  * libdw is loaded with dlopen on first use; without it a frame prints as
- * module+offset. Inlined calls are expanded into one frame each (from the
+ * module+offset. A build without libdw's headers (ALLOY_HAVE_LIBDW=0) says so once, at the first
+ * report, and prints the same. Inlined calls are expanded into one frame each (from the
  * DWARF scopes' call file and line), so a call made through an inline
  * function still names the caller's own line. libdw allocates: calls run with `inside` raised, so
  * those blocks are internal to the debug allocator and never reported.
@@ -17,13 +18,21 @@
 #include "debug_internal.h"
 
 #include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef ALLOY_HAVE_LIBDW
+#define ALLOY_HAVE_LIBDW 1
+#endif
+
+static dbg_lock sym_lock;
+
+#if ALLOY_HAVE_LIBDW
 #include <dwarf.h>
 #include <elf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 static struct {
     __typeof__(dwfl_begin) *begin;
@@ -36,6 +45,7 @@ static struct {
     __typeof__(dwfl_lineinfo) *lineinfo;
     __typeof__(dwfl_module_addrdie) *addrdie;
     __typeof__(dwarf_getscopes) *getscopes;
+    __typeof__(dwarf_getscopes_die) *getscopes_die;
     __typeof__(dwarf_tag) *tag;
     __typeof__(dwarf_diename) *diename;
     __typeof__(dwarf_attr_integrate) *attr_integrate;
@@ -55,7 +65,6 @@ static struct {
     int state; /* 0 untried, 1 ready, -1 unavailable */
 } dw;
 
-static dbg_lock sym_lock;
 static bool full_symbols;
 
 static bool dw_load(void) {
@@ -75,6 +84,7 @@ static bool dw_load(void) {
         {"dwfl_lineinfo", &dw.lineinfo},
         {"dwfl_module_addrdie", &dw.addrdie},
         {"dwarf_getscopes", &dw.getscopes},
+        {"dwarf_getscopes_die", &dw.getscopes_die},
         {"dwarf_tag", &dw.tag},
         {"dwarf_diename", &dw.diename},
         {"dwarf_attr_integrate", &dw.attr_integrate},
@@ -109,6 +119,8 @@ static bool dw_load(void) {
     return true;
 }
 
+#endif /* ALLOY_HAVE_LIBDW */
+
 /* ---- cache ------------------------------------------------------------------ */
 
 typedef struct centry {
@@ -136,6 +148,7 @@ static const char *keep(const char *s) {
     return d;
 }
 
+#if ALLOY_HAVE_LIBDW
 /* Does the ELF file at path carry its own DWARF (.debug_info)? Read with pread: a stripped
  * system library is not worth mapping into the process (glibc's costs ~8 MB of RSS for names
  * dladdr gives for free). */
@@ -236,8 +249,23 @@ static void resolve(Dwfl_Module *mod, uintptr_t look, dbg_sym *out) {
             }
         }
     }
+    /* dwarf_getscopes gives the innermost scope at the address, but above an inlined call it
+     * goes on through the inlined function's abstract definition, not through the functions it
+     * was inlined into. dwarf_getscopes_die from the innermost scope walks the concrete tree:
+     * every inlined call, innermost first, then the real function. */
     Dwarf_Die *scopes = NULL;
     int ns = cu != NULL ? dw.getscopes(cu, look - bias, &scopes) : 0;
+    if (ns > 0) {
+        Dwarf_Die *chain = NULL;
+        int nc = dw.getscopes_die(&scopes[0], &chain);
+        if (nc > 0) {
+            free(scopes);
+            scopes = chain;
+            ns = nc;
+        } else {
+            free(chain);
+        }
+    }
     Dwarf_Files *files = NULL;
     size_t nfiles = 0;
     if (cu != NULL && dw.getsrcfiles(cu, &files, &nfiles) != 0) files = NULL;
@@ -262,6 +290,8 @@ static void resolve(Dwfl_Module *mod, uintptr_t look, dbg_sym *out) {
     if (!outer && out->n < DBG_MAX_INLINE) out->f[out->n++] = (dbg_frame){symname, file, line};
     free(scopes);
 }
+
+#endif /* ALLOY_HAVE_LIBDW */
 
 void alloy__dbg_symbolize(uint32_t stack, uintptr_t pc, bool is_return, dbg_sym *out) {
     memset(out, 0, sizeof *out);
@@ -294,11 +324,20 @@ void alloy__dbg_symbolize(uint32_t stack, uintptr_t pc, bool is_return, dbg_sym 
             }
         }
     }
+#if ALLOY_HAVE_LIBDW
     if (m != NULL && dw_load()) {
         Dwfl *d = module_dwfl(m);
         Dwfl_Module *mod = d != NULL ? dw.addrmodule(d, look) : NULL;
         if (mod != NULL) resolve(mod, look, out);
     }
+#else
+    static bool noted;
+    if (!noted) {
+        noted = true;
+        alloy__warn("debug: built without libdw (elfutils): frames show as function and "
+                    "module+offset, not file:line (install libdw-dev and rebuild)");
+    }
+#endif
     if (out->n == 0 && (m == NULL || !m->unloaded)) {
         /* No DWARF: the dynamic symbol table of a module still loaded. */
         Dl_info di;
