@@ -3,16 +3,16 @@
  * For each block size, allocate N blocks through the routed heap, then through
  * a debug allocator over the same heap (quarantine off, so only live blocks
  * count), each in a fresh child process, and compare the growth of resident
- * memory. The
- * difference per block is the debug allocator's overhead: its 64-byte record,
- * the guard bytes around the block and the parent's rounding of the larger
- * request; stacks are shared (one copy per distinct stack), so they cost ~0.
+ * memory while a warm-up set stays live. The difference per block is the debug allocator's
+ * overhead: its 64-byte record, the guard bytes around the block and the parent's rounding of the
+ * larger request; stacks are shared (one copy per distinct stack), so they cost ~0.
  *
  * Usage: bench_debug_memory [--quick]
  */
 #define _GNU_SOURCE
 #include <alloy.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,24 +30,44 @@ static long rss_kib(void) {
     return kib;
 }
 
-static void **blocks;
+static void **blocks, **warm;
 
-static double per_block(alloy_allocator a, size_t n, size_t size) {
-    long before = rss_kib();
+static void fill(alloy_allocator a, void **into, size_t n, size_t size) {
     for (size_t i = 0; i < n; i++) {
-        blocks[i] = alloy_alloc(a, size, 8);
-        memset(blocks[i], 1, size);
+        into[i] = alloy_alloc(a, size, 8);
+        if (into[i] == NULL) _exit(1);
+        memset(into[i], 1, size);
     }
+}
+
+static void empty(alloy_allocator a, void **from, size_t n, size_t size) {
+    for (size_t i = 0; i < n; i++) alloy_dealloc(a, from[i], size, 8);
+}
+
+/* Resident bytes per block of n more live blocks. The warm-up blocks (first stacks, records,
+ * the allocator's first pages) stay live while the measured blocks are made: freed, their
+ * memory would stay resident, count in the "before" figure and be reused by the measured
+ * blocks, which would then look cheaper than they are. */
+static double per_block(alloy_allocator a, size_t n, size_t size) {
+    size_t nwarm = n / 10;
+    fill(a, warm, nwarm, size);
+    long before = rss_kib();
+    fill(a, blocks, n, size);
     long after = rss_kib();
-    for (size_t i = 0; i < n; i++) alloy_dealloc(a, blocks[i], size, 8);
+    empty(a, blocks, n, size);
+    empty(a, warm, nwarm, size);
+    if (before <= 0 || after <= 0) _exit(1);
     return (double)(after - before) * 1024.0 / (double)n;
 }
 
-/* Measure in a child, so no run sees memory another one freed. */
-static double measure(bool debug, size_t n, size_t size) {
+/* Measure in a child, so no run sees memory another one freed. A child that fails is an error,
+ * never a number: false. */
+static bool measure(bool debug, size_t n, size_t size, double *out) {
     int fds[2];
-    if (pipe(fds) != 0) return 0;
+    if (pipe(fds) != 0) return false;
+    fflush(NULL);
     pid_t pid = fork();
+    if (pid < 0) return false;
     if (pid == 0) {
         close(fds[0]);
         double v;
@@ -57,10 +77,8 @@ static double measure(bool debug, size_t n, size_t size) {
             alloy_debug_options_default(&o);
             o.quarantine_bytes = 0;
             if (!alloy_debug_init(&d, alloy_heap(), &o)) _exit(1);
-            per_block(alloy_debug_allocator(&d), n / 10, size); /* warm: stacks, records */
             v = per_block(alloy_debug_allocator(&d), n, size);
         } else {
-            per_block(alloy_heap(), n / 10, size);
             v = per_block(alloy_heap(), n, size);
         }
         if (write(fds[1], &v, sizeof v) != (ssize_t)sizeof v) _exit(1);
@@ -68,10 +86,17 @@ static double measure(bool debug, size_t n, size_t size) {
     }
     close(fds[1]);
     double v = 0;
-    if (read(fds[0], &v, sizeof v) != (ssize_t)sizeof v) v = 0;
+    bool got = read(fds[0], &v, sizeof v) == (ssize_t)sizeof v;
     close(fds[0]);
-    waitpid(pid, NULL, 0);
-    return v;
+    int status = 0;
+    bool ok = waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!got || !ok) {
+        fprintf(stderr, "bench_debug_memory: the %s run for %zu-byte blocks failed (status 0x%x)\n",
+                debug ? "debug" : "heap", size, status);
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 int main(int argc, char **argv) {
@@ -90,15 +115,21 @@ int main(int argc, char **argv) {
         }
     }
     blocks = calloc(n, sizeof *blocks);
-    if (blocks == NULL) return 1;
+    warm = calloc(n / 10 + 1, sizeof *warm);
+    if (blocks == NULL || warm == NULL) return 1;
     size_t sizes[] = {16, 64, 256, 1024, 4096};
     printf("resident bytes per live block (%zu blocks, %s backend)\n", n, alloy_backend_name());
     printf("%10s %12s %12s %12s\n", "size", "heap", "debug", "overhead");
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-        double plain = measure(false, n, sizes[k]);
-        double dbg = measure(true, n, sizes[k]);
+        double plain, dbg;
+        if (!measure(false, n, sizes[k], &plain) || !measure(true, n, sizes[k], &dbg)) {
+            free(blocks);
+            free(warm);
+            return 1;
+        }
         printf("%10zu %12.1f %12.1f %12.1f\n", sizes[k], plain, dbg, dbg - plain);
     }
     free(blocks);
+    free(warm);
     return 0;
 }
