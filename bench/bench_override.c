@@ -162,11 +162,14 @@ static void *run_thread(void *arg) {
 /* Million operations (replacements, or blocks passed and freed) per second. */
 static int work(const char *name, int threads, int ms, long pairs) {
     if (strcmp(name, "pairs") == 0) {
+        char *keep = malloc(64); /* one other live block, as bench_heap's LIFO rows */
+        ESCAPE(keep);
         for (long i = 0; i < pairs; i++) {
             char *p = malloc(64);
             ESCAPE(p);
             free(p);
         }
+        free(keep);
         return 0;
     }
     run_args a = {strcmp(name, "larson") == 0 ? larson : prodcon, threads};
@@ -278,6 +281,11 @@ int main(int argc, char **argv) {
             ms = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--pairs") == 0 && i + 1 < argc) {
             pairs = atol(argv[++i]);
+        } else if (strcmp(argv[i], "--libs") == 0) {
+            for (size_t b = 0; b < NB; b++)
+                printf("%s %s\n", backends[b].name, backends[b].lib[0] ? backends[b].lib : "-");
+            printf("override %s\n", BENCH_OVERRIDE);
+            return 0;
         } else {
             usage(stderr);
             return 2;
