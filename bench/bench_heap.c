@@ -20,6 +20,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -179,8 +180,10 @@ static void *x_thread(void *p) {
     xarg *a = p;
     long sent = 0, got = 0;
     while (sent < a->n || got < a->n) {
+        bool idle = true; /* neither sent nor freed: let the other thread run */
         size_t h = atomic_load_explicit(&a->out->head, memory_order_relaxed);
         if (sent < a->n && h - atomic_load_explicit(&a->out->tail, memory_order_acquire) < RING) {
+            idle = false;
             void *b = a->m->malloc(16 + (size_t)(sent & 127) * 8);
             *(volatile char *)b = 1;
             a->out->slot[h % RING] = b;
@@ -192,7 +195,9 @@ static void *x_thread(void *p) {
             a->m->free(a->in->slot[t % RING]);
             atomic_store_explicit(&a->in->tail, t + 1, memory_order_release);
             got++;
+            idle = false;
         }
+        if (idle) sched_yield();
     }
     return NULL;
 }
