@@ -89,10 +89,11 @@ BENCH_UNUSED static void bench_print_machine(void) {
 
 /* Warn when other work on the machine leaves fewer cores than the benchmark
  * needs: its 1-minute load (taken before the run) plus its own threads over the
- * cores. True if it warned. */
+ * cores by more than half a core (the average still holds the tail of a
+ * benchmark that just ran). True if it warned. */
 BENCH_UNUSED static bool bench_warn_load(double load_before, int threads) {
     long cores = bench_cores();
-    if (load_before + threads <= (double)cores) return false;
+    if (load_before + threads <= (double)cores + 0.5) return false;
     printf("WARNING: load %.2f before the run with %d benchmark thread(s) on %ld cores: other "
            "work shares the CPUs, the numbers cannot be trusted\n",
            load_before, threads, cores);

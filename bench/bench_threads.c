@@ -181,7 +181,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     int rounds = o.rounds ? o.rounds : o.quick ? 3 : 7;
-    long ops = o.quick ? 200000 : 1000000;
+    long ops = o.quick ? 200000 : 4000000;
     const char *only = o.only;
     /* 1,2,2 on a 2-core machine: each count once. */
     int n = 0;
