@@ -250,58 +250,58 @@ __attribute__((constructor)) static void alloy_constructor(void) {
 static void *boot_malloc(size_t size) {
     if (alloy__boot_serving) return boot_alloc(size, 16);
     ready();
-    return alloy__be.malloc(size);
+    return ALLOY__TOP(malloc)(size);
 }
 
 static void *boot_calloc(size_t count, size_t size) {
     if (alloy__boot_serving) return boot_alloc(count * size, 16); /* static buffer is zeroed */
     ready();
-    return alloy__be.calloc(count, size);
+    return ALLOY__TOP(calloc)(count, size);
 }
 
 static void *boot_malloc_aligned(size_t size, size_t align) {
     if (alloy__boot_serving) return boot_alloc(size, align);
     ready();
-    return alloy__be.malloc_aligned(size, align);
+    return ALLOY__TOP(malloc_aligned)(size, align);
 }
 
 static void *boot_realloc(void *p, size_t size) {
     ready();
-    return alloy__be.realloc(p, size);
+    return ALLOY__TOP(realloc)(p, size);
 }
 
 static void *boot_realloc_aligned(void *p, size_t size, size_t align) {
     ready();
-    return alloy__be.realloc_aligned(p, size, align);
+    return ALLOY__TOP(realloc_aligned)(p, size, align);
 }
 
 static void boot_free(void *p) {
     if (alloy__boot_owns(p)) return;
     ready();
-    alloy__be.free(p);
+    ALLOY__TOP(free)(p);
 }
 
 static void boot_free_sized(void *p, size_t size) {
     if (alloy__boot_owns(p)) return;
     ready();
-    alloy__be.free_sized(p, size);
+    ALLOY__TOP(free_sized)(p, size);
 }
 
 static void boot_free_aligned_sized(void *p, size_t size, size_t align) {
     if (alloy__boot_owns(p)) return;
     ready();
-    alloy__be.free_aligned_sized(p, size, align);
+    ALLOY__TOP(free_aligned_sized)(p, size, align);
 }
 
 static size_t boot_usable_size(const void *p) {
     if (alloy__boot_owns(p)) return alloy__boot_usable(p);
     ready();
-    return alloy__be.usable_size(p);
+    return ALLOY__TOP(usable_size)(p);
 }
 
 static void boot_collect(bool force) {
     ready();
-    alloy__be.collect(force);
+    ALLOY__TOP(collect)(force);
 }
 
 alloy__backend alloy__be = {
