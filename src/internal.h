@@ -82,6 +82,7 @@ ALLOY_HIDDEN void *alloy__realloc_aligned_by_copy(const alloy__backend *be, void
  * time), so read them with ALLOY__TOP: an acquire load, which pairs with the
  * release that published the layer (its saved table below is visible to the
  * call), a plain load on x86, and what TSan needs to see. */
+ALLOY_HIDDEN extern alloy__backend alloy__be;
 #define ALLOY__TOP(slot) __atomic_load_n(&alloy__be.slot, __ATOMIC_ACQUIRE)
 
 /* > 0 while this thread's allocations must come from the bootstrap buffer

@@ -48,9 +48,14 @@ static inline int *errno_ptr(void) {
     return e;
 }
 
-/* Alignment every backend's plain malloc gives for every size: blocks of at
- * most 8 bytes are only 8-byte aligned under mimalloc, as C allows. */
-#define PLAIN_ALIGN _Alignof(void *)
+/* Does plain malloc already give this alignment? Every backend aligns blocks
+ * of 16 bytes or more to 16 (mimalloc aligns smaller ones only to 8, as C
+ * allows), so the common align-16 request takes the plain fast path instead
+ * of the aligned one (jemalloc's mallocx, mimalloc's aligned entry). The
+ * allocation and the free decide alike from (size, align). */
+static inline bool plain(size_t size, size_t align) {
+    return align <= _Alignof(void *) || (align <= 16 && size >= 16);
+}
 
 /* ---- the heap (routed) ---------------------------------------------------
  * The routed API's top table, called directly: whatever layers are on (the
@@ -61,7 +66,7 @@ static void *heap_alloc(void *ctx, size_t size, size_t align) {
     (void)ctx;
     int *err = errno_ptr(), saved = *err;
     void *p =
-        align <= PLAIN_ALIGN ? ALLOY__TOP(malloc)(size) : ALLOY__TOP(malloc_aligned)(size, align);
+        plain(size, align) ? ALLOY__TOP(malloc)(size) : ALLOY__TOP(malloc_aligned)(size, align);
     if (ALLOY_UNLIKELY(p == NULL)) {
         *err = saved;
         return NULL;
@@ -82,8 +87,8 @@ static void *heap_remap(void *ctx, void *p, size_t size, size_t new_size, size_t
     (void)ctx, (void)size;
     int *err = errno_ptr(), saved = *err;
     ALLOY__FREEING(p);
-    void *q = align <= PLAIN_ALIGN ? ALLOY__TOP(realloc)(p, new_size)
-                                   : ALLOY__TOP(realloc_aligned)(p, new_size, align);
+    void *q = plain(new_size, align) ? ALLOY__TOP(realloc)(p, new_size)
+                                     : ALLOY__TOP(realloc_aligned)(p, new_size, align);
     if (ALLOY_UNLIKELY(q == NULL)) {
         *err = saved;
         return NULL;
@@ -95,7 +100,7 @@ static void *heap_remap(void *ctx, void *p, size_t size, size_t new_size, size_t
 static void heap_free(void *ctx, void *p, size_t size, size_t align) {
     (void)ctx;
     ALLOY__FREEING(p);
-    if (align <= PLAIN_ALIGN)
+    if (plain(size, align))
         ALLOY__TOP(free_sized)(p, size);
     else
         ALLOY__TOP(free_aligned_sized)(p, size, align);
@@ -124,7 +129,7 @@ alloy_allocator alloy_heap(void) {
 static void *be_alloc(void *ctx, size_t size, size_t align) {
     const alloy__backend *be = ctx;
     int *err = errno_ptr(), saved = *err;
-    void *p = align <= PLAIN_ALIGN ? be->malloc(size) : be->malloc_aligned(size, align);
+    void *p = plain(size, align) ? be->malloc(size) : be->malloc_aligned(size, align);
     if (ALLOY_UNLIKELY(p == NULL))
         *err = saved;
     else
@@ -144,7 +149,7 @@ static void *be_remap(void *ctx, void *p, size_t size, size_t new_size, size_t a
     int *err = errno_ptr(), saved = *err;
     ALLOY__FREEING(p);
     void *q =
-        align <= PLAIN_ALIGN ? be->realloc(p, new_size) : be->realloc_aligned(p, new_size, align);
+        plain(new_size, align) ? be->realloc(p, new_size) : be->realloc_aligned(p, new_size, align);
     if (ALLOY_UNLIKELY(q == NULL))
         *err = saved;
     else
@@ -154,7 +159,7 @@ static void *be_remap(void *ctx, void *p, size_t size, size_t new_size, size_t a
 
 static void be_free(void *ctx, void *p, size_t size, size_t align) {
     const alloy__backend *be = ctx;
-    if (align <= PLAIN_ALIGN)
+    if (plain(size, align))
         be->free_sized(p, size);
     else
         be->free_aligned_sized(p, size, align);
