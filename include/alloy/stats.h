@@ -46,7 +46,7 @@ typedef struct alloy_stats {
     uint64_t peak_bytes;    /* high-water mark of current_bytes (sampled, see above) */
 } alloy_stats;
 
-/* Push the counting layer now (see above); exact_peak: fold every change into the peak. True once counting is on. */
+/* Push the counting layer now (see above); exact_peak: fold every change into the peak (chosen when the layer is pushed: ignored if counting is already on). True once counting is on. */
 ALLOY_API bool alloy_stats_enable(bool exact_peak) ALLOY_NOEXCEPT;
 /* Fill *out with the sums over all threads, live and exited. False (and *out zeroed) while counting is off. */
 ALLOY_API bool alloy_stats_get(alloy_stats *out) ALLOY_NOEXCEPT;

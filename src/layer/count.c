@@ -239,20 +239,18 @@ __attribute__((destructor(101))) static void stats_at_exit(void) {
 
 /* ---- the hot path --------------------------------------------------------- */
 
-/* Net bytes a thread may drift before folding into the shared total: the
- * documented slack, or 0 (every change folded: an exact peak) with
- * ALLOY_STATS=exact. */
-static int64_t slack = ALLOY_STATS_PEAK_SLACK;
+/* The hot path is written once, over the slack S (a compile-time constant
+ * in each instance): ALLOY_STATS_PEAK_SLACK, or 0 for an exact peak, where
+ * every change is folded into the shared total (ALLOY_STATS=exact). */
 
-static inline void count(bool is_alloc, size_t bytes) {
+/* Count without the slow path; false when the thread's net change passed the
+ * slack (or the thread is not registered yet): the caller then runs
+ * counters_slow, from a cold function where it can, so that the hot slots
+ * keep no frame of their own and end in a tail call. */
+static inline bool count_fast(bool is_alloc, size_t bytes, int64_t S) {
     alloy__tcounters *c = &alloy__tc;
     int64_t pending = c->pending + (is_alloc ? (int64_t)bytes : -(int64_t)bytes);
-    /* One unsigned compare for |pending| > slack. */
-    int64_t s = __atomic_load_n(&slack, __ATOMIC_RELAXED);
-    if (ALLOY_UNLIKELY((uint64_t)(pending + s) > 2u * (uint64_t)s)) {
-        counters_slow(pending, is_alloc, bytes);
-        return;
-    }
+    if (ALLOY_UNLIKELY((uint64_t)(pending + S) > 2u * (uint64_t)S)) return false;
     c->pending = pending;
     if (is_alloc) {
         OWNER_ADD(c->alloc_count, 1);
@@ -261,7 +259,19 @@ static inline void count(bool is_alloc, size_t bytes) {
         OWNER_ADD(c->free_count, 1);
         OWNER_ADD(c->free_bytes, bytes);
     }
+    return true;
 }
+
+static void count_slow(bool is_alloc, size_t bytes) {
+    int64_t d = is_alloc ? (int64_t)bytes : -(int64_t)bytes;
+    counters_slow(alloy__tc.pending + d, is_alloc, bytes);
+}
+
+static inline void count(bool is_alloc, size_t bytes, int64_t S) {
+    if (ALLOY_UNLIKELY(!count_fast(is_alloc, bytes, S))) count_slow(is_alloc, bytes);
+}
+
+static bool exact_peak_wanted; /* chooses the slots when the layer is pushed */
 
 static alloy__backend below;
 /* below.classes, NULL when the block size is not a function of the request
@@ -272,62 +282,97 @@ static inline bool by_class(size_t size) {
     return size <= ALLOY__CLASS_MAX && classes != NULL;
 }
 
-/* The rare shapes out of line, so the hot slots stay short: the usable size
- * of a fresh block when no class table applies. */
+/* The rare shapes out of line: a fresh block counted by its usable size; a
+ * free whose count takes the slow path or needs the usable size. */
 ALLOY_COLD static void *counted_by_usable(void *p) {
-    if (p != NULL) count(true, alloy__usable(&below, p));
+    if (p != NULL) count_slow(true, alloy__usable(&below, p));
     return p;
 }
 
-static void *c_malloc(size_t size) {
+ALLOY_COLD static void free_counted_slow(void *p, size_t bytes) {
+    count_slow(false, bytes);
+    below.free(p);
+}
+
+ALLOY_COLD static void free_sized_counted_slow(void *p, size_t size, size_t bytes) {
+    count_slow(false, bytes);
+    below.free_sized(p, size);
+}
+
+ALLOY_COLD static void free_sized_by_usable(void *p, size_t size) {
+    free_sized_counted_slow(p, size, alloy__usable(&below, p));
+}
+
+static inline void *c_malloc_(size_t size, int64_t S) {
     void *p = below.malloc(size);
     if (ALLOY_LIKELY(p != NULL && by_class(size))) {
-        count(true, classes[(size + 7) >> 3]);
+        count(true, classes[(size + 7) >> 3], S);
         return p;
     }
     return counted_by_usable(p);
 }
 
-static void *c_calloc(size_t n, size_t size) {
+static inline void *c_calloc_(size_t n, size_t size, int64_t S) {
     void *p = below.calloc(n, size);
     size_t total = n * size; /* the routed API checked the overflow */
     if (ALLOY_LIKELY(p != NULL && by_class(total))) {
-        count(true, classes[(total + 7) >> 3]);
+        count(true, classes[(total + 7) >> 3], S);
         return p;
     }
     return counted_by_usable(p);
 }
 
-static void *c_malloc_aligned(size_t size, size_t align) {
-    return counted_by_usable(below.malloc_aligned(size, align));
-}
-
-static void c_free(void *p) {
+static inline void c_free_(void *p, int64_t S) {
     if (ALLOY_UNLIKELY(p == NULL)) return;
-    count(false, alloy__usable(&below, p));
+    size_t bytes = alloy__usable(&below, p);
+    if (ALLOY_UNLIKELY(!count_fast(false, bytes, S))) {
+        free_counted_slow(p, bytes);
+        return;
+    }
     below.free(p);
 }
 
 /* The requested size gives the same number the allocation counted. */
-ALLOY_COLD static void free_sized_by_usable(void *p, size_t size) {
-    count(false, alloy__usable(&below, p));
-    below.free_sized(p, size);
-}
-
-static void c_free_sized(void *p, size_t size) {
+static inline void c_free_sized_(void *p, size_t size, int64_t S) {
     if (ALLOY_UNLIKELY(!by_class(size))) {
         free_sized_by_usable(p, size);
         return;
     }
-    count(false, classes[(size + 7) >> 3]);
+    size_t bytes = classes[(size + 7) >> 3];
+    if (ALLOY_UNLIKELY(!count_fast(false, bytes, S))) {
+        free_sized_counted_slow(p, size, bytes);
+        return;
+    }
     below.free_sized(p, size);
 }
 
-static void c_free_aligned_sized(void *p, size_t size, size_t align) {
-    count(false, alloy__usable(&below, p));
-    below.free_aligned_sized(p, size, align);
+/* The hot slots, once per slack. */
+#define COUNT_HOT_SLOTS(sfx, S)                                                                    \
+    static void *c_malloc##sfx(size_t size) {                                                      \
+        return c_malloc_(size, S);                                                                 \
+    }                                                                                              \
+    static void *c_calloc##sfx(size_t n, size_t size) {                                            \
+        return c_calloc_(n, size, S);                                                              \
+    }                                                                                              \
+    static void c_free##sfx(void *p) {                                                             \
+        c_free_(p, S);                                                                             \
+    }                                                                                              \
+    static void c_free_sized##sfx(void *p, size_t size) {                                          \
+        c_free_sized_(p, size, S);                                                                 \
+    }
+COUNT_HOT_SLOTS(, ALLOY_STATS_PEAK_SLACK)
+COUNT_HOT_SLOTS(_exact, 0)
+
+/* Aligned blocks and reallocations are counted through the slow path: always
+ * exact, and rare next to malloc/free. */
+static void *c_malloc_aligned(size_t size, size_t align) {
+    return counted_by_usable(below.malloc_aligned(size, align));
 }
 
+static void c_free_aligned_sized(void *p, size_t size, size_t align) {
+    count_slow(false, alloy__usable(&below, p));
+    below.free_aligned_sized(p, size, align);
+}
 /* A sized free counts a small block by its size class, so every live small
  * block must have exactly its class's usable size. malloc guarantees that; a
  * realloc that shrank a block in place (mimalloc keeps it when shrinking by
@@ -353,8 +398,8 @@ static void *c_realloc(void *p, size_t size) {
     if (ALLOY_UNLIKELY(q == NULL)) return NULL;
     size_t now;
     q = keep_class(q, size, &now);
-    count(false, old);
-    count(true, now);
+    count_slow(false, old);
+    count_slow(true, now);
     return q;
 }
 
@@ -363,8 +408,8 @@ static void *c_realloc_aligned(void *p, size_t size, size_t align) {
     size_t old = alloy__usable(&below, p);
     void *q = below.realloc_aligned(p, size, align);
     if (ALLOY_UNLIKELY(q == NULL)) return NULL;
-    count(false, old);
-    count(true, alloy__usable(&below, q));
+    count_slow(false, old);
+    count_slow(true, alloy__usable(&below, q));
     return q;
 }
 
@@ -381,7 +426,7 @@ static bool count_env(void) {
     static const char *const modes[] = {"0", "1", "exact", NULL};
     int mode = alloy__env_choice("ALLOY_STATS", modes, 0);
     leak_check = alloy__env_flag("ALLOY_LEAK_CHECK", false);
-    if (mode == 2) slack = 0;
+    if (mode == 2) exact_peak_wanted = true;
     return leak_check || mode > 0;
 }
 
@@ -394,11 +439,12 @@ static bool count_attach(const alloy__backend *b, alloy__backend *self) {
     }
     below = *b;
     classes = b->classes;
-    self->malloc = c_malloc;
-    self->calloc = c_calloc;
+    bool exact = __atomic_load_n(&exact_peak_wanted, __ATOMIC_RELAXED);
+    self->malloc = exact ? c_malloc_exact : c_malloc;
+    self->calloc = exact ? c_calloc_exact : c_calloc;
     self->realloc = c_realloc;
-    self->free = c_free;
-    self->free_sized = c_free_sized;
+    self->free = exact ? c_free_exact : c_free;
+    self->free_sized = exact ? c_free_sized_exact : c_free_sized;
     self->malloc_aligned = c_malloc_aligned;
     self->realloc_aligned = c_realloc_aligned;
     self->free_aligned_sized = c_free_aligned_sized;
@@ -409,7 +455,7 @@ static bool count_attach(const alloy__backend *b, alloy__backend *self) {
 }
 
 bool alloy_stats_enable(bool exact_peak) {
-    if (exact_peak) __atomic_store_n(&slack, 0, __ATOMIC_RELAXED);
+    if (exact_peak) __atomic_store_n(&exact_peak_wanted, true, __ATOMIC_RELAXED);
     return alloy__layer_push(&alloy__layer_count);
 }
 
