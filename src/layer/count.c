@@ -299,27 +299,23 @@ ALLOY_COLD static void free_sized_counted_slow(void *p, size_t size, size_t byte
     below.free_sized(p, size);
 }
 
-ALLOY_COLD static void free_sized_by_usable(void *p, size_t size) {
-    free_sized_counted_slow(p, size, alloy__usable(&below, p));
+/* Bytes of a block just returned for a request of size: its class where the
+ * backend has a table, else its usable size (glibc: read from the chunk
+ * header, inline). */
+static inline size_t fresh_bytes(const void *p, size_t size) {
+    return by_class(size) ? classes[(size + 7) >> 3] : alloy__usable(&below, p);
 }
 
 static inline void *c_malloc_(size_t size, int64_t S) {
     void *p = below.malloc(size);
-    if (ALLOY_LIKELY(p != NULL && by_class(size))) {
-        count(true, classes[(size + 7) >> 3], S);
-        return p;
-    }
-    return counted_by_usable(p);
+    if (ALLOY_LIKELY(p != NULL)) count(true, fresh_bytes(p, size), S);
+    return p;
 }
 
 static inline void *c_calloc_(size_t n, size_t size, int64_t S) {
     void *p = below.calloc(n, size);
-    size_t total = n * size; /* the routed API checked the overflow */
-    if (ALLOY_LIKELY(p != NULL && by_class(total))) {
-        count(true, classes[(total + 7) >> 3], S);
-        return p;
-    }
-    return counted_by_usable(p);
+    if (ALLOY_LIKELY(p != NULL)) count(true, fresh_bytes(p, n * size), S); /* overflow checked */
+    return p;
 }
 
 static inline void c_free_(void *p, int64_t S) {
@@ -332,10 +328,17 @@ static inline void c_free_(void *p, int64_t S) {
     below.free(p);
 }
 
+/* A sized free without a class table (libc, the debug heap): by usable size,
+ * out of line so that the class-table path keeps no frame. */
+__attribute__((noinline)) static void free_sized_by_usable(void *p, size_t size, int64_t S) {
+    count(false, alloy__usable(&below, p), S);
+    below.free_sized(p, size);
+}
+
 /* The requested size gives the same number the allocation counted. */
 static inline void c_free_sized_(void *p, size_t size, int64_t S) {
-    if (ALLOY_UNLIKELY(!by_class(size))) {
-        free_sized_by_usable(p, size);
+    if (!by_class(size)) {
+        free_sized_by_usable(p, size, S);
         return;
     }
     size_t bytes = classes[(size + 7) >> 3];
