@@ -41,8 +41,9 @@ void alloy__warn(const char *fmt, ...) {
  * Serves allocations made by initialization itself. Bump only; blocks are
  * never reused. 16-byte header holds the usable size.
  */
-#define BOOT_SIZE (256u * 1024u)
-static _Alignas(4096) unsigned char boot_buf[BOOT_SIZE];
+#define BOOT_SIZE ALLOY__BOOT_SIZE
+_Alignas(4096) unsigned char alloy__boot_buf[BOOT_SIZE];
+#define boot_buf alloy__boot_buf
 static size_t boot_used; /* only touched by the initializing thread */
 
 static void *boot_alloc(size_t size, size_t align) {
@@ -55,10 +56,6 @@ static void *boot_alloc(size_t size, size_t align) {
     boot_used = start + size;
     memcpy(boot_buf + start - sizeof(size_t), &size, sizeof size);
     return boot_buf + start;
-}
-
-bool alloy__boot_owns(const void *p) {
-    return (uintptr_t)p - (uintptr_t)boot_buf < (uintptr_t)BOOT_SIZE;
 }
 
 size_t alloy__boot_usable(const void *p) {

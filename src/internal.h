@@ -103,7 +103,12 @@ ALLOY_HIDDEN void alloy__meta_free(void *p);
 ALLOY_HIDDEN void alloy__init(void);
 
 /* Override builds: blocks handed out while initialization itself allocates. */
-ALLOY_HIDDEN bool alloy__boot_owns(const void *p);
+#define ALLOY__BOOT_SIZE (256u * 1024u)
+ALLOY_HIDDEN extern unsigned char alloy__boot_buf[ALLOY__BOOT_SIZE];
+/* Inline: the override library's free asks this on every call. */
+static inline bool alloy__boot_owns(const void *p) {
+    return (uintptr_t)p - (uintptr_t)alloy__boot_buf < (uintptr_t)ALLOY__BOOT_SIZE;
+}
 ALLOY_HIDDEN size_t alloy__boot_usable(const void *p);
 
 /* Report err to the installed handler and errno; returns NULL for tail calls. */

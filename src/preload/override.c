@@ -14,6 +14,7 @@
 #include "../internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +25,9 @@ OVERRIDE void *malloc(size_t size) {
 #ifdef ALLOY__TSAN
     return alloy_malloc(size);
 #else
+    /* As alloy_malloc: such a request fails with ENOMEM before the backend
+     * (mimalloc would return NULL without setting errno). */
+    if (ALLOY_UNLIKELY(size > (size_t)PTRDIFF_MAX)) return alloy__fail(ENOMEM, ENOMEM);
     return ALLOY__TOP(malloc)(size);
 #endif
 }
