@@ -58,7 +58,13 @@ typedef struct pf_lock {
 } pf_lock;
 static inline void lock_take(pf_lock *l) {
     while (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE) != 0) {
-        while (__atomic_load_n(&l->v, __ATOMIC_RELAXED) != 0) sched_yield();
+        for (unsigned spins = 0; __atomic_load_n(&l->v, __ATOMIC_RELAXED) != 0; spins++) {
+            if (spins >= 64) sched_yield();
+#if defined(__x86_64__)
+            else
+                __builtin_ia32_pause();
+#endif
+        }
     }
 }
 static inline bool lock_try(pf_lock *l) {
@@ -105,8 +111,8 @@ static void on_thread_exit(void *arg) {
         for (size_t i = 0; i < sizeof name; i++)
             __atomic_store_n(&s->name[i], name[i], __ATOMIC_RELAXED);
     }
+    /* The slot stays this thread's: frees made by later TLS destructors still count in it. */
     __atomic_store_n(&s->exited, 1, __ATOMIC_RELEASE);
-    alloy__pf_self.slot = NULL;
 }
 
 static void exit_key_init(void) {
@@ -181,7 +187,7 @@ static inline void live_add(int64_t delta) {
 
 /* ---- block records ------------------------------------------------------------ */
 #define SHARDS 256u
-#define FILTER_SLOTS (1u << 20)
+#define FILTER_SLOTS (1u << 15) /* 64 KiB of counters: stays in L2 */
 
 typedef struct pf_rec {
     uintptr_t key;
@@ -196,15 +202,23 @@ typedef struct pf_shard {
 } __attribute__((aligned(ALLOY_CACHE_LINE))) pf_shard;
 
 static pf_shard shards[SHARDS];
-static uint8_t *filter; /* sampled mode: counting filter of recorded addresses */
+static uint16_t *filter; /* sampled mode: counting filter of recorded addresses */
 
 static inline uint64_t key_hash(uintptr_t p) {
     uint64_t h = (uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull;
     return h ^ (h >> 31);
 }
 
+/* The shard of a block: by its 1 MiB region, so that a thread whose backend gives it memory of
+ * its own (mimalloc's per-thread segments, glibc's per-thread arenas) mostly takes locks and
+ * lines no other thread touches. */
+static inline pf_shard *shard_of(uintptr_t p) {
+    uint64_t h = (uint64_t)(p >> 20) * 0x9e3779b97f4a7c15ull;
+    return &shards[h >> 56];
+}
+
 static bool shard_grow(pf_shard *sh) {
-    uint32_t ncap = sh->cap ? sh->cap * 2u : 1024u;
+    uint32_t ncap = sh->cap ? sh->cap * 2u : 64u;
     pf_rec *nt = alloy__pf_pages((size_t)ncap * sizeof(pf_rec));
     if (nt == NULL) return false;
     for (uint32_t i = 0; i < sh->cap; i++) {
@@ -222,7 +236,7 @@ static bool shard_grow(pf_shard *sh) {
 
 static void rec_put(uintptr_t key, uint64_t size, uint32_t owner, uint32_t stack) {
     uint64_t h = key_hash(key);
-    pf_shard *sh = &shards[h >> 56];
+    pf_shard *sh = shard_of(key);
     lock_take(&sh->lock);
     if ((sh->count + 1u) * 2u > sh->cap && !shard_grow(sh)) {
         lock_drop(&sh->lock);
@@ -243,7 +257,7 @@ static bool rec_take(uintptr_t key, pf_rec *out) {
     uint64_t h = key_hash(key);
     if (filter != NULL && __atomic_load_n(&filter[h & (FILTER_SLOTS - 1u)], __ATOMIC_RELAXED) == 0)
         return false;
-    pf_shard *sh = &shards[h >> 56];
+    pf_shard *sh = shard_of(key);
     lock_take(&sh->lock);
     if (sh->cap == 0) {
         lock_drop(&sh->lock);
@@ -527,7 +541,7 @@ bool alloy__pf_begin(const alloy_profile_options *o) {
         slots[PF_MAX_THREADS - 1] = overflow;
     }
     if (o->sample_bytes != 0 && filter == NULL) {
-        filter = alloy__pf_pages(FILTER_SLOTS);
+        filter = alloy__pf_pages(FILTER_SLOTS * sizeof *filter);
         if (filter == NULL) {
             errno = ENOMEM;
             return false;
@@ -707,6 +721,7 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
                  PF_SIZE_BUCKETS * sizeof(alloy_profile_size_bucket) +
                  2 * PF_LAT_BUCKETS * sizeof(alloy_profile_latency_bucket) +
                  (PF_SMALL_SIZES + PF_BIG_SIZES * nthreads_max) * sizeof(alloy_profile_size_count) +
+                 4u * PF_BIG_SIZES * nthreads_max * sizeof(uint32_t) +
                  MAX_SITES * (sizeof(site_acc) + 2 * sizeof(uint32_t)) +
                  REPORT_SITES * (sizeof(alloy_profile_leak_site) +
                                  64 * sizeof(alloy_profile_frame) + 64 * 3 * 128) +
@@ -831,29 +846,39 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
     if (cand != NULL) {
         for (unsigned z = 0; z < PF_SMALL_SIZES; z++)
             if (sum->small[z]) cand[ncand++] = (alloy_profile_size_count){z, sum->small[z]};
-        for (size_t t = 0; t < nt; t++) {
+        /* Larger sizes: merged across threads through an index keyed by size. */
+        size_t nidx = 1;
+        while (nidx < 2u * PF_BIG_SIZES * (nt ? nt : 1)) nidx *= 2;
+        uint32_t *idx = arena_get(&a, nidx * sizeof *idx);
+        for (size_t t = 0; idx != NULL && t < nt; t++) {
             for (unsigned j = 0; j < PF_BIG_SIZES; j++) {
                 uint64_t sz = LOAD(used[t]->big[j].size), c = LOAD(used[t]->big[j].count);
                 if (sz == 0 || c == 0) continue;
-                size_t k = PF_SMALL_SIZES;
-                for (size_t q = 0; q < ncand; q++) {
-                    if (cand[q].size == sz) {
-                        k = q;
-                        break;
-                    }
+                size_t h = (size_t)key_hash(sz) & (nidx - 1u);
+                while (idx[h] != 0 && cand[idx[h] - 1u].size != sz) h = (h + 1u) & (nidx - 1u);
+                if (idx[h] != 0) {
+                    cand[idx[h] - 1u].count += c;
+                } else {
+                    cand[ncand] = (alloy_profile_size_count){sz, c};
+                    idx[h] = (uint32_t)++ncand;
                 }
-                if (k < ncand)
-                    cand[k].count += c;
-                else
-                    cand[ncand++] = (alloy_profile_size_count){sz, c};
             }
         }
-        qsort(cand, ncand, sizeof *cand, cmp_sizecount);
+        /* The top N to the front, in order (N <= 64: a selection, not a sort of everything). */
+        size_t want = alloy__pf_cfg.o.top_sizes < ncand ? alloy__pf_cfg.o.top_sizes : ncand;
+        for (size_t i = 0; i < want; i++) {
+            size_t best = i;
+            for (size_t j = i + 1; j < ncand; j++)
+                if (cmp_sizecount(&cand[j], &cand[best]) < 0) best = j;
+            alloy_profile_size_count tmp = cand[i];
+            cand[i] = cand[best];
+            cand[best] = tmp;
+        }
     }
     r->top_sizes = cand;
     r->ntop_sizes = ncand < alloy__pf_cfg.o.top_sizes ? ncand : alloy__pf_cfg.o.top_sizes;
     r->threads = th;
-    r->nthreads = nt;
+    r->nthreads = alloy__pf_cfg.o.track_per_thread ? nt : 0; /* totals above count them all */
     r->cross_matrix = mx;
     /* Leaks: live recorded blocks grouped by allocation stack. */
     r->leaks_estimated = alloy__pf_cfg.o.sample_bytes != 0;
