@@ -6,6 +6,8 @@
 #                 the parent's build type is not changed, each source compiles once and only
 #                 the linked libraries are built
 #   make-install: `make install PREFIX=... DESTDIR=...` lands every file under DESTDIR/PREFIX
+#   make-run:     `make run` on a built tree is quiet, labelled, ends with what next, < 30 s
+#   no-libdw:     the library builds and runs with -DALLOY_WITH_LIBDW=OFF (no elfutils)
 set -euo pipefail
 mode=$1 src=$2 build=$3
 work=$(mktemp -d)
@@ -116,6 +118,42 @@ make-install)
   cc "$here/consumer/main.c" -o "$work/m" $(pkg-config --cflags --libs alloy) -Wl,-rpath,"$(dirname "$lib")"
   check_out "$work/m"
   ;;
+make-run)
+  # `make run` on a built tree: quiet build, three labelled programs, three "what next" lines, < 30 s
+  [ -x "$build/bench/bench_heap" ] || { echo "SKIP: this build has no bench_heap (ALLOY_BUILD_BENCH=OFF)"; exit 77; }
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  start=$(date +%s)
+  (cd "$src" && make run BUILD="$build") >"$work/run.log" 2>&1 || { cat "$work/run.log" >&2; exit 1; }
+  took=$(( $(date +%s) - start ))
+  if grep -q 'Entering directory\|Leaving directory' "$work/run.log"; then echo "make run printed make's directory lines" >&2; exit 1; fi
+  for label in '== 1/3 ' '== 2/3 ' '== 3/3 ' 'What next:' '  link it: ' '  read: ' '  debug: '; do
+    grep -q "^$label" "$work/run.log" || { echo "make run output lacks '$label'" >&2; cat "$work/run.log" >&2; exit 1; }
+  done
+  [ "$(tail -n 3 "$work/run.log" | grep -c '^  ')" = 3 ] || { echo "make run does not end with the three next steps" >&2; exit 1; }
+  # The 30 s limit holds on a machine that is not busy; under load (more runnable
+  # work than cores before the run) the time is reported, not judged.
+  if awk -v l="$load" -v c="$(nproc)" 'BEGIN { exit !(l < c) }'; then
+    [ "$took" -lt 30 ] || { echo "make run took $took s on a built tree (limit 30, load $load)" >&2; exit 1; }
+  else
+    echo "note: load $load on $(nproc) cores before the run; $took s not judged against the 30 s limit"
+  fi
+  echo "ok $mode: $(wc -l <"$work/run.log") lines in $took s"
+  exit 0
+  ;;
+no-libdw)
+  # the library without elfutils: -DALLOY_WITH_LIBDW=OFF compiles symbols.c with ALLOY_HAVE_LIBDW=0
+  cmake -S "$src" -B "$work/b" -DALLOY_WITH_LIBDW=OFF -DALLOY_BACKEND=libc -DALLOY_BUILD_TESTS=OFF \
+        -DALLOY_BUILD_BENCH=OFF -DALLOY_BUILD_EXAMPLES=OFF -DALLOY_BUILD_TOOLS=OFF >"$work/configure.log"
+  grep -q 'libdw headers not used' "$work/configure.log" || { echo "configure did not say libdw is off" >&2; exit 1; }
+  cmake --build "$work/b" --target alloy >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
+  strs=$(strings "$work/b/liballoy.so")
+  if grep -q 'dwfl_begin' <<<"$strs"; then echo "liballoy built without libdw still names dwfl_begin" >&2; exit 1; fi
+  cc "$here/consumer/main.c" -o "$work/n" -I"$src/include" -I"$work/b/include" -L"$work/b" -lalloy -Wl,-rpath,"$work/b"
+  out=$("$work/n")
+  [ "$out" = "consumer uses libc" ] || { echo "FAIL: $out" >&2; exit 1; }
+  echo "ok $mode: $out"
+  exit 0
+  ;;
 override-on)
   # liballoy itself built with ALLOY_OVERRIDE=ON replaces malloc for its users
   cmake -S "$src" -B "$work/b" -DALLOY_OVERRIDE=ON -DALLOY_BUILD_TESTS=OFF -DALLOY_BUILD_BENCH=OFF \
@@ -124,11 +162,11 @@ override-on)
   grep -q '#define ALLOY_OVERRIDE 1' "$work/b/include/alloy/config.h" || { echo "config.h lacks ALLOY_OVERRIDE 1" >&2; exit 1; }
   cc "$here/consumer/override_on.c" -o "$work/on" -I"$src/include" -I"$work/b/include" \
      -L"$work/b" -lalloy -Wl,-rpath,"$work/b"
-  out=$("$work/on")
+  out=$(ALLOY_STATS=1 "$work/on") # counting is a layer, off unless asked for
   case $out in "override on: malloc served by "*) ;; *) echo "FAIL: $out" >&2; exit 1 ;; esac
   echo "ok $mode: $out"
   exit 0
   ;;
-*) echo "usage: check_package.sh install|pkgconfig|subdirectory|make-install|override-on SRC BUILD" >&2; exit 2 ;;
+*) echo "usage: check_package.sh install|pkgconfig|subdirectory|make-install|make-run|no-libdw|override-on SRC BUILD" >&2; exit 2 ;;
 esac
 echo "ok $mode: $want"
