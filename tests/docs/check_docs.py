@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 """check_docs.py <mode> <alloy-source-dir> [<alloy-build-dir>]
 
-  names:  every public function declared in include/ (ALLOY_API, or a
-          `static inline` alloy_ function) is named in README.md, docs/*.md or
+  names:  every public function declared in include/ (ALLOY_API, or an
+          ALLOY_INLINE / `static inline` alloy_ function) is named in README.md, docs/*.md or
           man/alloy.3. Reads the headers when it runs, so new calls are
           checked as soon as they are declared.
   blocks: every ```c block of README.md and docs/*.md compiles as C11 with
@@ -36,7 +36,7 @@ def public_functions(src):
         # ALLOY_API declarations: from the macro to the first '(' of a lower-case alloy_ name
         for m in re.finditer(r"\bALLOY_API\b([^;{]*?)\b(alloy_[a-z0-9_]+)\s*\(", text):
             names.setdefault(m.group(2), rel)
-        for m in re.finditer(r"\bstatic\s+inline\b[^;{(]*?\b(alloy_[a-z0-9_]+)\s*\(", text):
+        for m in re.finditer(r"\b(?:static\s+inline|ALLOY_INLINE)\b[^;{(]*?\b(alloy_[a-z0-9_]+)\s*\(", text):
             names.setdefault(m.group(1), rel)
     # alloy__ names are internal halves of inline functions, not API
     return {n: h for n, h in names.items() if not n.startswith("alloy__")}
