@@ -24,7 +24,8 @@ tag="SPDX-License-Identifier: MIT"
 line_for() {
   case $1 in
   .ci/*) ;; # the CI runner is not part of the project
-  *.c | *.h | *.cpp | *.h.in) echo "/* $tag */" ;;
+  *.c | *.h | *.cc | *.cpp | *.h.in) echo "/* $tag */" ;;
+  *.cocci) echo "// $tag" ;; # Coccinelle semantic patches take C++-style comments
   *.sh | *.py | *.cmake | *.cmake.in | *.pc.in | */CMakeLists.txt | CMakeLists.txt | Makefile) echo "# $tag" ;;
   *.[1-9]) echo ".\\\" $tag" ;;
   esac
