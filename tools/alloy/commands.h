@@ -17,8 +17,10 @@
 
 /* X(name, one-line summary): the table `alloy --help` lists, in this order. */
 #define ALLOY_COMMANDS(X)                                                                          \
+    X(run, "run a program with alloy's override library (backend, debug heap, counters)")         \
     X(migrate, "rewrite a C code base from malloc/free to alloy (Coccinelle semantic patches)")
 
+int cmd_run(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 
 /* "alloy": what error lines start with. */

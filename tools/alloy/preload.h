@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* preload.h - running a program under liballoy-override.so: finding the library, building the
+ * child's environment, running the child and mapping its end to an exit status.
+ *
+ * Shared by `alloy run`, `alloy profile` and the commands that run programs after them
+ * (bench, validate). Nothing here prints except cli_child_run's "cannot run" line.
+ */
+#ifndef ALLOY_TOOLS_PRELOAD_H
+#define ALLOY_TOOLS_PRELOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The override library: $ALLOY_OVERRIDE_LIB if set; the build tree's when this binary runs
+ * from its build directory; else <prefix>/<libdir>/liballoy-override.so relative to this
+ * binary, then the configured install path. NULL (errno ENOENT) when none exists. The
+ * result is static storage. */
+const char *cli_override_library(void);
+
+/* An environment under construction: a NULL-terminated array of "NAME=value" strings. */
+typedef struct cli_env {
+    char **v;
+    size_t n, cap;
+} cli_env;
+
+/* A copy of this process's environment. False on out of memory. */
+bool cli_env_init(cli_env *e);
+/* The value of name, or NULL. */
+const char *cli_env_get(const cli_env *e, const char *name);
+/* Set (or replace) name=value. */
+bool cli_env_set(cli_env *e, const char *name, const char *value);
+/* Remove name. */
+void cli_env_unset(cli_env *e, const char *name);
+/* Put lib first in LD_PRELOAD, keeping what was there (separated by ':'). */
+bool cli_env_preload(cli_env *e, const char *lib);
+/* Set one glibc tunable ("glibc.rtld.optional_static_tls", "4096") in GLIBC_TUNABLES, keeping
+ * the others; a value already there for the same tunable is replaced. */
+bool cli_env_tunable(cli_env *e, const char *tunable, const char *value);
+/* Everything alloy's override library needs for backend (NULL: the default): LD_PRELOAD, the
+ * backend, jemalloc's static TLS room. False with errno (ENOENT: no library). */
+bool cli_env_alloy(cli_env *e, const char *backend);
+void cli_env_free(cli_env *e);
+
+/* Called every tick_ms while the child runs (and once more after it ended, with ended true). */
+typedef void (*cli_tick_fn)(void *arg, bool ended);
+
+/* Run argv (PATH searched) with envp and wait for it. SIGINT, SIGQUIT are ignored by this
+ * process while the child runs (a terminal sends them to the child too); SIGTERM and SIGHUP are
+ * passed on to it. Returns the exit status to report: the child's, 128+N when signal N killed
+ * it, 127 when the command is not found, 126 when it cannot be executed (with one line on
+ * stderr, prefixed "alloy CMD:"). *pid_out (may be NULL) gets the child's pid, 0 if none. */
+int cli_child_run(const char *cmd, char *const argv[], char *const envp[], cli_tick_fn tick,
+                  void *arg, unsigned tick_ms, pid_t *pid_out);
+
+/* The backend names this build accepts, separated by spaces. */
+const char *cli_backend_names(void);
+/* True when name is a backend name this build knows. */
+bool cli_backend_known(const char *name);
+
+#endif /* ALLOY_TOOLS_PRELOAD_H */
