@@ -245,8 +245,10 @@ typedef struct dbg_leak_site {
     size_t min_size, max_size;
     uint32_t tid;
 } dbg_leak_site;
+/* suppressed_blocks/bytes: left out by ALLOY_DEBUG_SUPPRESSIONS (said in the header line). */
 ALLOY_HIDDEN void alloy__dbg_report_leaks(alloy__debug_heap *h, dbg_leak_site *sites, size_t n,
-                                          const char *when, const char *rule);
+                                          const char *when, const char *rule,
+                                          uint64_t suppressed_blocks, uint64_t suppressed_bytes);
 /* Open the JSON report file named by path (safely; "%p" -> pid); -1 on failure (warned). */
 ALLOY_HIDDEN int alloy__dbg_open_json(const char *path);
 /* Write n bytes to fd without allocating; false (errno set) if a write failed. */

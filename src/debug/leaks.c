@@ -21,6 +21,8 @@
 #include "debug_internal.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -239,6 +241,107 @@ alloy__dbg_exit_stack_start(uintptr_t from) {
     return found != 0 ? found + 8 : from;
 }
 
+/* ---- suppressions ----------------------------------------------------------------------
+ * ALLOY_DEBUG_SUPPRESSIONS=<file>, in LeakSanitizer's format: one "leak:PATTERN" per line, '#'
+ * starts a comment. A leak site is suppressed when a frame of its allocation stack (inlined
+ * frames included) has a function name, source file or module path that PATTERN matches: '*'
+ * is any run of characters, a leading '^' and a trailing '$' anchor it, else it may match
+ * anywhere. Read once, into pages of our own, at the first exit report. */
+
+#define SUPP_BYTES (64u << 10)
+#define SUPP_MAX 256u
+static char *supp_text;
+static const char *supp[SUPP_MAX];
+static size_t nsupp;
+static int supp_state; /* 0 unread, 1 read */
+
+static void supp_load(void) {
+    if (supp_state != 0) return;
+    supp_state = 1;
+    const char *path = getenv("ALLOY_DEBUG_SUPPRESSIONS");
+    if (path == NULL || *path == '\0') return;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        alloy__warn("debug: cannot read ALLOY_DEBUG_SUPPRESSIONS (%s): %s", strerror(errno), path);
+        return;
+    }
+    supp_text = alloy__dbg_pages(SUPP_BYTES);
+    size_t n = 0;
+    ssize_t r;
+    while (supp_text != NULL && n < SUPP_BYTES - 1 &&
+           (r = read(fd, supp_text + n, SUPP_BYTES - 1 - n)) > 0)
+        n += (size_t)r;
+    close(fd);
+    if (supp_text == NULL) return;
+    supp_text[n] = '\0';
+    unsigned lineno = 0;
+    for (char *line = supp_text; line != NULL && *line != '\0';) {
+        char *next = strchr(line, '\n');
+        if (next != NULL) *next++ = '\0';
+        lineno++;
+        while (*line == ' ' || *line == '\t') line++;
+        size_t len = strlen(line);
+        while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0 || line[0] == '#') {
+            line = next;
+            continue;
+        }
+        if (strncmp(line, "leak:", 5) != 0 || line[5] == '\0') {
+            alloy__warn("debug: %s:%u: not a \"leak:PATTERN\" line; ignored", path, lineno);
+        } else if (nsupp < SUPP_MAX) {
+            supp[nsupp++] = line + 5;
+        }
+        line = next;
+    }
+}
+
+/* Does the glob p ('*' only) match all of s? */
+static bool glob_all(const char *p, const char *pend, const char *s, const char *send) {
+    while (p < pend) {
+        if (*p == '*') {
+            for (const char *t = send; t >= s; t--)
+                if (glob_all(p + 1, pend, t, send)) return true;
+            return false;
+        }
+        if (s == send || *p != *s) return false;
+        p++, s++;
+    }
+    return s == send;
+}
+
+static bool supp_match(const char *pat, const char *s) {
+    if (s == NULL) return false;
+    size_t plen = strlen(pat), slen = strlen(s);
+    bool start = pat[0] == '^', end = plen > 0 && pat[plen - 1] == '$';
+    const char *p = pat + start, *pend = pat + plen - end;
+    if (start && end) return glob_all(p, pend, s, s + slen);
+    for (size_t i = 0; i <= slen; i++) {
+        if (start && i > 0) break;
+        /* Unanchored at the end: the pattern followed by anything. */
+        for (size_t j = end ? slen : i; j <= slen; j++)
+            if (glob_all(p, pend, s + i, s + j)) return true;
+    }
+    return false;
+}
+
+static bool suppressed(uint32_t stack) {
+    if (nsupp == 0) return false;
+    void *const *pcs;
+    size_t n = alloy__dbg_frames(stack, &pcs);
+    for (size_t i = 0; i < n; i++) {
+        dbg_sym sym;
+        alloy__dbg_symbolize(stack, (uintptr_t)pcs[i], true, &sym);
+        for (size_t k = 0; k < nsupp; k++) {
+            if (supp_match(supp[k], sym.module)) return true;
+            for (unsigned f = 0; f < sym.n; f++)
+                if (supp_match(supp[k], sym.f[f].func) || supp_match(supp[k], sym.f[f].file))
+                    return true;
+        }
+    }
+    return false;
+}
+
 /* ---- grouping ------------------------------------------------------------------------ */
 
 static int by_stack(const void *a, const void *b) {
@@ -327,7 +430,25 @@ size_t alloy__dbg_leaks(alloy__debug_heap *h, bool reachability, uintptr_t stack
         if (b->size > s->max_size) s->max_size = b->size;
     }
     qsort(sites, nsites, sizeof *sites, by_bytes);
-    alloy__dbg_report_leaks(h, sites, nsites, when, reachability ? RULE : NULL);
+    /* The process heap at exit: leave out the sites the suppressions file names. */
+    uint64_t supp_blocks = 0, supp_bytes = 0;
+    if (h->process && reachability) {
+        supp_load();
+        size_t kept = 0;
+        for (size_t i = 0; i < nsites; i++) {
+            if (suppressed(sites[i].stack)) {
+                supp_blocks += sites[i].blocks;
+                supp_bytes += sites[i].bytes;
+            } else {
+                sites[kept++] = sites[i];
+            }
+        }
+        nsites = kept;
+        nleak -= (size_t)supp_blocks;
+        leaked_bytes -= supp_bytes;
+    }
+    alloy__dbg_report_leaks(h, sites, nsites, when, reachability ? RULE : NULL, supp_blocks,
+                            supp_bytes);
     if (out != NULL) {
         out->live_blocks = nleak;
         out->live_bytes = leaked_bytes;

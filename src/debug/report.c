@@ -473,7 +473,8 @@ alloy_debug_action alloy__dbg_report(alloy__debug_heap *h, dbg_problem *p) {
 /* ---- leaks ------------------------------------------------------------------------------ */
 
 void alloy__dbg_report_leaks(alloy__debug_heap *h, dbg_leak_site *sites, size_t n, const char *when,
-                             const char *rule) {
+                             const char *rule, uint64_t suppressed_blocks,
+                             uint64_t suppressed_bytes) {
     alloy__dbg_self.inside++;
     long pid = (long)getpid();
     uint64_t blocks = 0, bytes = 0;
@@ -498,6 +499,9 @@ void alloy__dbg_report_leaks(alloy__debug_heap *h, dbg_leak_site *sites, size_t 
             "allocation sites %s\n",
             pid, h->name, (unsigned long long)blocks, (unsigned long long)bytes, n, when);
     if (rule != NULL) out_fmt(o, "  rule: %s\n", rule);
+    if (suppressed_blocks != 0)
+        out_fmt(o, "  suppressed: %llu blocks, %llu bytes (ALLOY_DEBUG_SUPPRESSIONS)\n",
+                (unsigned long long)suppressed_blocks, (unsigned long long)suppressed_bytes);
     for (size_t i = 0; i < n; i++) {
         dbg_leak_site *s = &sites[i];
         out_fmt(o, "-- leak: %llu block%s, %llu bytes (", (unsigned long long)s->blocks,

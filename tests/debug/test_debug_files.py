@@ -134,6 +134,31 @@ def case_log(victim, tmp):
     records(os.path.join(tmp, "r.json"))
 
 
+def case_suppressions(victim, tmp):
+    # LSan's format: a pattern on a function, a source file or a module suppresses the site.
+    def leaks_with(lines):
+        supp = os.path.join(tmp, "s.supp")
+        with open(supp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        rep = os.path.join(tmp, "r.json")
+        if os.path.exists(rep):
+            os.unlink(rep)
+        p = run(victim, ["leak"], {"ALLOY_DEBUG_SUPPRESSIONS": supp, "ALLOY_DEBUG_REPORT": rep},
+                tmp)
+        expect(p.returncode == 0, "exit status %d" % p.returncode, p)
+        return p, [r for r in records(rep) if r["kind"] == "leak"]
+    for lines in (["# the test's own leak", "leak:leak42"], ["leak:debug_vic*.c"],
+                  ["leak:^leak4*$"], ["leak:debug_victim$"]):
+        p, leaks = leaks_with(lines)
+        expect(leaks == [] and b"leaked" not in p.stderr, "%r did not suppress" % lines, p)
+    for lines in (["leak:no_such_function"], ["leak:^eak42"], ["leak:leak42x$"]):
+        p, leaks = leaks_with(lines)
+        expect(len(leaks) == 1 and b"42 bytes leaked in 1 blocks" in p.stderr,
+               "%r suppressed" % lines, p)
+    p, leaks = leaks_with(["frobnicate:leak42"])
+    expect(b's.supp:1: not a "leak:PATTERN" line; ignored' in p.stderr, "a bad line is named", p)
+
+
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
 
 if __name__ == "__main__":
