@@ -424,6 +424,7 @@ static int run_pass(struct run *r, const char *pass, const char *sp_file, bool a
         strv_push(&argv, xstrdup("--file-groups"));
         strv_push(&argv, xstrdup(jb->groups));
         strv_push(&argv, xstrdup("--verbose-parsing"));
+        strv_push(&argv, xstrdup("--smpl-spacing")); /* "(char *)alloy_malloc(n)", no added blank */
         strv_push(&argv, xstrdup("--timeout"));
         strv_push(&argv, xstrdup("120"));
         for (size_t i = 0; i < r->incs.n; i++) {
@@ -434,7 +435,7 @@ static int run_pass(struct run *r, const char *pass, const char *sp_file, bool a
             strv_push(&argv, xstrdup("--macro-file"));
             strv_push(&argv, xstrdup(r->macro_file));
         }
-        if (r->o->sized) {
+        if (r->o->sized && strcmp(pass, "migrate") == 0) {
             strv_push(&argv, xstrdup("-D"));
             strv_push(&argv, xstrdup("sized"));
         }
@@ -571,7 +572,7 @@ static void read_decisions(const char *path, struct sites *sites, struct tally *
 
 /* spatch --verbose-parsing: "parse error \n = File "F", line N, column C, ..." then
  * "  around = 'tok'". */
-static void read_parse_errors(const char *path, struct sites *sites) {
+static void read_parse_errors(const char *path, const struct strv *files, struct sites *sites) {
     char *text = slurp(path, NULL);
     if (text == NULL) return;
     const char *p = text;
@@ -594,10 +595,12 @@ static void read_parse_errors(const char *path, struct sites *sites) {
         }
         char *file = strndup(f, (size_t)(fe - f));
         if (file == NULL) die_oom();
-        site_add(sites, file, line, "parse-error",
-                 xprintf("spatch cannot parse the code near '%s'; that function is not "
-                         "migrated: rewrite it by hand or help spatch with a macro file",
-                         around ? around : "?"));
+        /* spatch also parses its own output files; only the sources count. */
+        if (strv_has(files, file))
+            site_add(sites, file, line, "parse-error",
+                     xprintf("spatch cannot parse the code near '%s'; that function is not "
+                             "migrated: rewrite it by hand or help spatch with a macro file",
+                             around ? around : "?"));
         free(file);
         free(around);
         p = fe;
@@ -702,10 +705,40 @@ static bool ident_char(char c) {
     return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+/* If p starts a comment or a string or character literal, return the first byte after it
+ * (counting newlines into *line); else return p. */
+static char *skip_non_code(char *p, long *line) {
+    if (p[0] == '/' && p[1] == '*') {
+        for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
+            if (*p == '\n') ++*line;
+        return *p ? p + 2 : p;
+    }
+    if (p[0] == '/' && p[1] == '/') {
+        while (*p && *p != '\n') p++;
+        return p;
+    }
+    if (*p == '"' || *p == '\'') {
+        char q = *p++;
+        while (*p && *p != q && *p != '\n') p += (*p == '\\' && p[1]) ? 2 : 1;
+        return *p == q ? p + 1 : p;
+    }
+    return p;
+}
+
+struct macro {
+    char *file, *name;
+    const char *calls;
+    long first, last;
+};
+
+struct macros {
+    struct macro *v;
+    size_t n, cap;
+};
+
 /* Find each #define whose body names a function of the family (comments and string literals
- * do not count) and report it: rewritten by spatch when it could parse the body, by hand
- * otherwise. Reading only: the rewriting is spatch's. */
-static void scan_macros(const char *file, const struct diffinfo *d, struct sites *sites) {
+ * do not count), before spatch runs. Reading only: the rewriting is spatch's. */
+static void scan_macros(const char *file, struct macros *ms) {
     char *text = slurp(file, NULL);
     if (text == NULL) return;
     long line = 1;
@@ -717,21 +750,10 @@ static void scan_macros(const char *file, const struct diffinfo *d, struct sites
             p++;
             continue;
         }
-        if (p[0] == '/' && p[1] == '*') {
-            for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
-                if (*p == '\n') line++;
-            if (*p) p += 2;
-            continue;
-        }
-        if (p[0] == '/' && p[1] == '/') {
-            while (*p && *p != '\n') p++;
-            continue;
-        }
-        if (*p == '"' || *p == '\'') {
-            char q = *p++;
-            while (*p && *p != q && *p != '\n') p += (*p == '\\' && p[1]) ? 2 : 1;
-            if (*p == q) p++;
-            bol = false;
+        char *after = skip_non_code(p, &line);
+        if (after != p) {
+            bol = bol && *p == '/';
+            p = after;
             continue;
         }
         if (*p == ' ' || *p == '\t') {
@@ -752,20 +774,9 @@ static void scan_macros(const char *file, const struct diffinfo *d, struct sites
                 /* The body runs to the first newline not escaped by a backslash. */
                 while (*q && !(*q == '\n' && q[-1] != '\\')) {
                     if (*q == '\n') line++;
-                    if (q[0] == '/' && q[1] == '*') {
-                        for (q += 2; *q && !(q[0] == '*' && q[1] == '/'); q++)
-                            if (*q == '\n') line++;
-                        if (*q) q += 2;
-                        continue;
-                    }
-                    if (q[0] == '/' && q[1] == '/') {
-                        while (*q && *q != '\n') q++;
-                        continue;
-                    }
-                    if (*q == '"' || *q == '\'') {
-                        char c = *q++;
-                        while (*q && *q != c && *q != '\n') q += (*q == '\\' && q[1]) ? 2 : 1;
-                        if (*q == c) q++;
+                    char *after = skip_non_code(q, &line);
+                    if (after != q) {
+                        q = after;
                         continue;
                     }
                     if (ident_char(*q) && !ident_char(q[-1])) {
@@ -778,14 +789,14 @@ static void scan_macros(const char *file, const struct diffinfo *d, struct sites
                     q++;
                 }
                 if (hit != NULL && name_len > 0) {
-                    bool done = line_changed(d, file, first, line);
-                    site_add(sites, file, first, "macro",
-                             xprintf("macro %.*s wraps %s: %s", (int)name_len, name, hit,
-                                     done ? "its body was rewritten, so every pointer its users "
-                                            "pass or get is alloy's now; check them, or migrate "
-                                            "the macro's users to the alloy API and drop it"
-                                          : "not rewritten (spatch did not parse it): migrate "
-                                            "the macro by hand"));
+                    if (ms->n == ms->cap) {
+                        ms->cap = ms->cap ? ms->cap * 2 : 16;
+                        ms->v = realloc(ms->v, ms->cap * sizeof *ms->v);
+                        if (ms->v == NULL) die_oom();
+                    }
+                    char *nm = strndup(name, name_len);
+                    if (nm == NULL) die_oom();
+                    ms->v[ms->n++] = (struct macro){xstrdup(file), nm, hit, first, line};
                 }
                 p = q;
                 bol = false;
@@ -796,6 +807,24 @@ static void scan_macros(const char *file, const struct diffinfo *d, struct sites
         p++;
     }
     free(text);
+}
+
+/* Report each macro: rewritten by spatch when the diff touches its lines, by hand otherwise. */
+static void macro_sites(struct macros *ms, const struct diffinfo *d, struct sites *sites) {
+    for (size_t i = 0; i < ms->n; i++) {
+        const struct macro *m = &ms->v[i];
+        bool done = line_changed(d, m->file, m->first, m->last);
+        site_add(sites, m->file, m->first, "macro",
+                 xprintf("macro %s wraps %s: %s", m->name, m->calls,
+                         done ? "its body was rewritten, so every pointer its users pass or get "
+                                "is alloy's now; check them, or move its users to the alloy API"
+                              : "not rewritten (spatch did not parse it): migrate the macro by "
+                                "hand"));
+        free(m->file);
+        free(m->name);
+    }
+    free(ms->v);
+    *ms = (struct macros){0};
 }
 
 /* ---- the report and the summary ---------------------------------------------------------- */
@@ -930,17 +959,23 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Taint lines of the first pass ("func NAME", ...) joined by ';', without repeats. */
-static char *collect_taint(struct job *jobs, unsigned n) {
+/* The taint lines of the first pass ("func NAME", ...) and those of prev, sorted, without
+ * repeats, joined by ';'. */
+static char *collect_taint(struct job *jobs, unsigned n, const char *prev) {
     struct strv items = {0};
+    char *old = xstrdup(prev);
+    char *save = NULL;
+    for (char *l = strtok_r(old, ";", &save); l; l = strtok_r(NULL, ";", &save))
+        if (!strv_has(&items, l)) strv_push(&items, xstrdup(l));
+    free(old);
     for (unsigned j = 0; j < n; j++) {
         char *text = slurp(jobs[j].out, NULL);
         if (text == NULL) continue;
-        char *save = NULL;
         for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
             if (!strv_has(&items, l) && strchr(l, ';') == NULL) strv_push(&items, xstrdup(l));
         free(text);
     }
+    if (items.n > 0) qsort(items.v, items.n, sizeof *items.v, cmp_str);
     size_t len = 1;
     for (size_t i = 0; i < items.n; i++) len += strlen(items.v[i]) + 1;
     char *s = malloc(len);
@@ -952,6 +987,23 @@ static char *collect_taint(struct job *jobs, unsigned n) {
     }
     strv_free(&items);
     return s;
+}
+
+/* The first pass, until a round finds nothing new (memory followed through one more call per
+ * round; at most MAX_ROUNDS). NULL when spatch failed. */
+#define MAX_ROUNDS 4
+static char *analyse_rounds(struct run *r, const char *sp_file, struct job *jobs) {
+    char *taint = xstrdup("");
+    for (int round = 0; round < MAX_ROUNDS; round++) {
+        int failed = run_pass(r, "analyse", sp_file, false, taint, jobs);
+        char *next = failed ? NULL : collect_taint(jobs, r->jobs, taint);
+        job_cleanup(jobs, MAX_JOBS);
+        bool same = next != NULL && strcmp(next, taint) == 0;
+        free(taint);
+        taint = next;
+        if (taint == NULL || same) break;
+    }
+    return taint;
 }
 
 int cmd_migrate(int argc, char **argv) {
@@ -1020,18 +1072,19 @@ int cmd_migrate(int argc, char **argv) {
     struct sites sites = {0};
     struct tally rw = {0};
     struct diffinfo diff = {0};
-    int failed = run_pass(&r, "analyse", analyse, false, NULL, jobs);
-    char *taint = failed ? NULL : collect_taint(jobs, r.jobs);
-    job_cleanup(jobs, MAX_JOBS);
+    char *taint = analyse_rounds(&r, analyse, jobs);
+    int failed = taint == NULL;
+    struct macros macros = {0};
+    for (size_t i = 0; i < r.files.n; i++) scan_macros(r.files.v[i], &macros);
     if (!failed) failed = run_pass(&r, "migrate", migrate, o.apply, taint, jobs);
     if (!failed) {
         unsigned nj = r.jobs < r.files.n ? r.jobs : (unsigned)r.files.n;
         for (unsigned j = 0; j < nj; j++) {
             read_decisions(jobs[j].out, &sites, &rw);
-            read_parse_errors(jobs[j].stderr_path, &sites);
+            read_parse_errors(jobs[j].stderr_path, &r.files, &sites);
             pass_diff(jobs[j].stdout_path, o.apply ? NULL : stdout, &diff);
         }
-        for (size_t i = 0; i < r.files.n; i++) scan_macros(r.files.v[i], &diff, &sites);
+        macro_sites(&macros, &diff, &sites);
         if (sites.n > 0) qsort(sites.v, sites.n, sizeof *sites.v, cmp_site);
         if (o.report != NULL && write_report(&o, &sites) != 0) failed = 1;
         fflush(stdout);

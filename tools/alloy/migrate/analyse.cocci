@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // alloy migrate, first pass: where does memory that libc allocated for the caller leave the
 // function that received it? Nothing is rewritten. Each finding is one line on
-// $ALLOY_MIGRATE_OUT, "KIND NAME", which migrate.cocci reads back from $ALLOY_MIGRATE_TAINT:
+// $ALLOY_MIGRATE_OUT, "KIND NAME", which migrate.cocci reads back from $ALLOY_MIGRATE_TAINT
+// (and this pass too: memory from a function found in one round is followed in the next):
 //   func F      F returns such memory
 //   field F     such memory is stored in a field named F
 //   outparam F  F stores such memory through a pointer parameter
@@ -13,6 +14,12 @@ import os
 
 _out = open(os.environ.get("ALLOY_MIGRATE_OUT", "/dev/null"), "a")
 _seen = set()
+# What earlier rounds found: the driver reruns this pass until nothing new turns up.
+_known = {"func": set(), "outparam": set()}
+for _item in os.environ.get("ALLOY_MIGRATE_TAINT", "").split(";"):
+    _kind, _sep, _name = _item.partition(" ")
+    if _sep and _kind in _known:
+        _known[_kind].add(_name)
 _ignore = {"free", "printf", "fprintf", "puts", "fputs", "strlen", "strcmp", "strncmp",
            "strcpy", "memcpy", "fclose", "fwrite", "fread", "fflush", "perror", "strchr",
            "strrchr", "strstr", "strtol", "atoi", "sscanf", "snprintf", "sprintf"}
@@ -38,6 +45,8 @@ def field_of(e):
 
 @origin@
 identifier fn;
+identifier F : script:python() { F in _known["func"] };
+identifier G : script:python() { G in _known["outparam"] };
 expression E, D;
 identifier lib1 = {getline, getdelim, asprintf, vasprintf, open_memstream, open_wmemstream};
 identifier lib2 = {get_current_dir_name, canonicalize_file_name, backtrace_symbols, tempnam,
@@ -55,6 +64,10 @@ E = lib2(...)
 E = realpath(D, NULL)
 |
 E = getcwd(NULL, ...)
+|
+E = F(...)
+|
+G(..., &E, ...)
 )
 ...>
 }

@@ -30,6 +30,7 @@ SHADOW = set()     # (file, function, name): a local or a parameter of that name
 KEEP = set()       # (file, function, argument of free): leave free alone
 KEEP_ALLOC = set() # (file, function, allocator, arguments): leave the allocation alone
 _assigned = {}     # (file, function, variable): assignments seen (--sized)
+LOCALS = set()     # (file, function, variable): declared in that function (--sized)
 _lines = {}
 
 
@@ -84,6 +85,14 @@ def may_alloc(p, name, args):
 
 def rewrite(what):
     emit("rewrite", what, 0)
+
+
+def sized_ok(x, S, pa, pf):
+    # x is a local of the function assigned once (by the allocation), its size may be written
+    # twice, and neither call is kept or shadowed.
+    return (plain_size(S) and key(pf, x) in LOCALS and _assigned.get(key(pf, x), 0) == 1
+            and may_free(pf, x)
+            and may_alloc(pa, "malloc", S))
 
 
 def plain_size(s):
@@ -360,12 +369,26 @@ p << assign.p;
 k = key(p, x)
 _assigned[k] = _assigned.get(k, 0) + 1
 
+@locals depends on sized@
+identifier x;
+type T;
+position p;
+@@
+\(T x@p;\|T x@p = ...;\)
+
+@script:python depends on sized@
+x << locals.x;
+p << locals.p;
+@@
+LOCALS.add(key(p, x))
+
 @sized_cand depends on sized exists@
-local idexpression x;
+identifier x;
+type T;
 expression S;
 position pa, pf;
 @@
-x = malloc@pa(S);
+\(T x = malloc@pa(S);\|x = malloc@pa(S);\)
 ...
 free@pf(x);
 
@@ -375,14 +398,13 @@ S << sized_cand.S;
 pa << sized_cand.pa;
 pf << sized_cand.pf;
 @@
-if not (plain_size(S) and _assigned.get(key(pf, x), 0) == 1 and may_free(pf, x)
-        and may_alloc(pa, "malloc", S)):
+if not sized_ok(x, S, pa, pf):
     cocci.include_match(False)
 
 // ==== phase 2: rewrite ====================================================================
 
 @sized_free depends on sized@
-local idexpression sized_cand.x;
+identifier sized_cand.x;
 expression sized_cand.S;
 position sized_cand.pf;
 @@
@@ -390,6 +412,7 @@ position sized_cand.pf;
 + alloy_free_sized(x, S)
 
 @script:python depends on sized_free@
+pf << sized_cand.pf;
 @@
 rewrite("free -> alloy_free_sized")
 
