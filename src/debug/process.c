@@ -315,8 +315,7 @@ static bool debug_attach(const alloy__backend *below, alloy__backend *be) {
     }
     H->process = true;
     alloy__dbg_process.heap = H;
-    const char *only = getenv("ALLOY_DEBUG_GUARD_ONLY");
-    H->guard_only = only != NULL && strcmp(only, "1") == 0 && H->guard != NULL;
+    H->guard_only = alloy__env_flag("ALLOY_DEBUG_GUARD_ONLY", false) && H->guard != NULL;
     if (H->guard_only) {
         be->malloc = s_malloc;
         be->calloc = s_calloc;
@@ -347,8 +346,7 @@ static bool debug_attach(const alloy__backend *below, alloy__backend *be) {
 }
 
 static bool debug_env(void) {
-    const char *v = getenv("ALLOY_DEBUG");
-    return v != NULL && strcmp(v, "1") == 0;
+    return alloy__debug_env_on();
 }
 
 /* The debug heap must see every block, so it can only be pushed before the

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "debug_internal.h"
+#include "../env.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -110,9 +111,9 @@ static bool dw_load(void) {
     /* Separate debug files (/usr/lib/debug, .debug/) hold the line tables of system libraries,
      * at the price of decompressing them (~18 MB for glibc's): opt in with
      * ALLOY_DEBUG_SYMBOLS=full; by default only what each module carries is read. */
-    const char *full = getenv("ALLOY_DEBUG_SYMBOLS");
+    static const char *const modes[] = {"default", "full", NULL};
     static char none[] = "/nonexistent-alloy-debuginfo";
-    full_symbols = full != NULL && strcmp(full, "full") == 0;
+    full_symbols = alloy__env_choice("ALLOY_DEBUG_SYMBOLS", modes, 0) == 1;
     dw.debuginfo_path = full_symbols ? NULL : none;
     dw.callbacks.debuginfo_path = &dw.debuginfo_path;
     dw.state = 1;

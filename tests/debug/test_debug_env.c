@@ -87,6 +87,14 @@ static void hostile(const char *name, const char *extra) {
     assert_string_equal(v_err, "");
 }
 
+static void env_debug(void **s) {
+    (void)s;
+    hostile("ALLOY_DEBUG", "ALLOY_DEBUG_QUARANTINE=1");
+}
+static void env_guard_only(void **s) {
+    (void)s;
+    hostile("ALLOY_DEBUG_GUARD_ONLY", "ALLOY_DEBUG_GUARD=4");
+}
 static void env_quarantine(void **s) {
     (void)s;
     hostile("ALLOY_DEBUG_QUARANTINE", "ALLOY_DEBUG_DEPTH=4");
@@ -165,6 +173,7 @@ static void env_leak_exitcode_is_kept(void **s) {
 }
 
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(env_debug),         cmocka_unit_test(env_guard_only),
 
     cmocka_unit_test(env_quarantine),    cmocka_unit_test(env_depth),
     cmocka_unit_test(env_fill),          cmocka_unit_test(env_unwind),
