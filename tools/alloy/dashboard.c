@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/* dashboard.c - the HTML report: one file, inline CSS and SVG drawn here, no script at all, so
+ * it opens offline, makes no request and cannot run anything a profile smuggles in. */
+#include "dashboard.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- escaping ---------------------------------------------------------------------------- */
+
+/* Text for HTML content and attribute values: & < > " ' escaped, control bytes and invalid
+ * UTF-8 shown as U+FFFD. */
+static void esc(FILE *f, const char *s) {
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        unsigned c = *p;
+        if (c == '&')
+            fputs("&amp;", f);
+        else if (c == '<')
+            fputs("&lt;", f);
+        else if (c == '>')
+            fputs("&gt;", f);
+        else if (c == '"')
+            fputs("&quot;", f);
+        else if (c == '\'')
+            fputs("&#39;", f);
+        else if (c < 0x20 || c == 0x7f)
+            fputs("&#xFFFD;", f);
+        else if (c < 0x80)
+            fputc((int)c, f);
+        else {
+            size_t len = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+            size_t k = 1;
+            while (len && k < len && (p[k] & 0xC0) == 0x80) k++;
+            if (len == 0 || k < len) {
+                fputs("&#xFFFD;", f);
+                p++;
+                continue;
+            }
+            fwrite(p, 1, len, f);
+            p += len;
+            continue;
+        }
+        p++;
+    }
+}
+
+static void frame_html(FILE *f, const alloy_profile_frame *fr) {
+    fprintf(f, "<code>0x%llx</code> ", (unsigned long long)fr->pc);
+    if (fr->function) esc(f, fr->function);
+    if (fr->file) {
+        fputs(" <span class=m>", f);
+        esc(f, fr->file);
+        fprintf(f, ":%d</span>", fr->line);
+    } else if (fr->module) {
+        fputs(" <span class=m>", f);
+        esc(f, fr->module);
+        fputs("</span>", f);
+    }
+}
+
+/* ---- rules ------------------------------------------------------------------------------- */
+
+static void add(cli_advice *out, size_t max, size_t *n, const char *rule, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+#include <stdarg.h>
+static void add(cli_advice *out, size_t max, size_t *n, const char *rule, const char *fmt, ...) {
+    if (*n >= max) return;
+    out[*n].rule = rule;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out[*n].text, sizeof out[*n].text, fmt, ap);
+    va_end(ap);
+    (*n)++;
+}
+
+size_t cli_dashboard_advice(const alloy_profile_report *r, cli_advice *out, size_t max) {
+    size_t n = 0;
+    double allocs = (double)r->alloc_count;
+    /* Many blocks of one size, nearly all freed: a pool serves them without the general heap. */
+    if (r->ntop_sizes > 0 && r->alloc_count >= 10000) {
+        double share = (double)r->top_sizes[0].count / allocs;
+        if (share >= 0.30 && r->free_count >= r->alloc_count * 9 / 10)
+            add(out, max, &n, "pool",
+                "%.0f%% of allocations are %llu bytes and %.0f%% of all blocks are freed: an "
+                "alloy pool (alloy_pool_init with blocks of %llu bytes) serves them in a few "
+                "instructions and keeps them together.",
+                share * 100, (unsigned long long)r->top_sizes[0].size,
+                100.0 * (double)r->free_count / allocs, (unsigned long long)r->top_sizes[0].size);
+    }
+    /* Live bytes that climb and then fall back by half or more, several times: phases or
+     * requests whose blocks die together, the shape an arena per phase serves best. */
+    unsigned drops = 0;
+    uint64_t hi = 0;
+    for (size_t i = 0; i < r->ntimeline; i++) {
+        uint64_t v = r->timeline[i].live_bytes;
+        if (v > hi) hi = v;
+        if (hi >= 65536 && v * 2 <= hi) {
+            drops++;
+            hi = v;
+        }
+    }
+    if (drops >= 3)
+        add(out, max, &n, "arena",
+            "live memory fell back by half or more %u times after a rise (bursts freed together): "
+            "an arena per phase or per request (alloy_arena_init, alloy_arena_reset) frees each "
+            "burst in one step.",
+            drops);
+    if (r->free_count >= 1000 && r->cross_thread_free_pct >= 10.0)
+        add(out, max, &n, "cross-thread",
+            "%.1f%% of frees (%llu) happen on another thread than the allocation: use the shared "
+            "pool for hand-offs, or compare backends (alloy bench; mimalloc and tcmalloc free "
+            "remotely without a lock).",
+            r->cross_thread_free_pct, (unsigned long long)r->cross_thread_free_count);
+    const alloy_profile_fragmentation *g = &r->fragmentation;
+    if (g->usable_bytes >= 65536 && g->internal >= 0.25)
+        add(out, max, &n, "internal-fragmentation",
+            "%.0f%% of the live usable bytes are padding (internal fragmentation): sizes just "
+            "above a size-class boundary round up; allocate to the class size (the top size is "
+            "%llu bytes) or pool such blocks.",
+            g->internal * 100, r->ntop_sizes ? (unsigned long long)r->top_sizes[0].size : 0ull);
+    const alloy_profile_latency *l = &r->alloc_latency;
+    if (l->count >= 1000 && l->p999_ns >= 10000 && l->p999_ns >= 20 * l->p50_ns)
+        add(out, max, &n, "latency-tail",
+            "allocation P99.9 is %.1f us against a P50 of %.0f ns: the tail comes from large "
+            "blocks (mmap'd) or from the backend returning memory; reuse large buffers, or tune "
+            "alloy_collect and the backend's purge settings.",
+            l->p999_ns / 1000, l->p50_ns);
+    if (r->alloc_count >= 1000 && r->leaked_bytes >= 1 << 20 &&
+        (double)r->leaked_bytes >= 0.5 * (double)r->peak_bytes)
+        add(out, max, &n, "leak",
+            "%llu bytes in %llu blocks are still live at the end, %.0f%% of the peak: memory "
+            "grows without frees; see the leak table for the suspects (ALLOY_DEBUG=1 or "
+            "alloy run --debug gives full stacks).",
+            (unsigned long long)r->leaked_bytes, (unsigned long long)r->leaked_count,
+            r->peak_bytes ? 100.0 * (double)r->leaked_bytes / (double)r->peak_bytes : 100.0);
+    return n;
+}
+
+/* ---- charts ------------------------------------------------------------------------------ */
+
+#define W 640
+#define H 180
+
+static void timeline_svg(FILE *f, const alloy_profile_report *r) {
+    if (r->ntimeline < 2) {
+        fputs("<p class=m>No timeline (a run shorter than one period).</p>", f);
+        return;
+    }
+    double tmax = r->timeline[r->ntimeline - 1].t;
+    uint64_t ymax = 1;
+    size_t peak = 0;
+    for (size_t i = 0; i < r->ntimeline; i++) {
+        if (r->timeline[i].rss_bytes > ymax) ymax = r->timeline[i].rss_bytes;
+        if (r->timeline[i].live_bytes > ymax) ymax = r->timeline[i].live_bytes;
+        if (r->timeline[i].live_bytes > r->timeline[peak].live_bytes) peak = i;
+    }
+    if (tmax <= 0) tmax = 1;
+    fprintf(f, "<svg class=chart id=timeline viewBox='0 0 %d %d' role=img>", W, H + 20);
+    for (int series = 0; series < 2; series++) {
+        fprintf(f, "<polyline fill=none stroke='%s' stroke-width=1.5 points='",
+                series ? "#d62728" : "#1f77b4");
+        /* At most ~2 points per pixel column: the file stays small for any run length. */
+        size_t step = r->ntimeline / (2 * W) + 1;
+        for (size_t i = 0; i < r->ntimeline; i += step) {
+            uint64_t v = series ? r->timeline[i].rss_bytes : r->timeline[i].live_bytes;
+            fprintf(f, "%.1f,%.1f ", r->timeline[i].t / tmax * W, H - (double)v / (double)ymax * H);
+        }
+        fputs("'/>", f);
+    }
+    char b[48];
+    double px = r->timeline[peak].t / tmax * W,
+           py = H - (double)r->timeline[peak].live_bytes / (double)ymax * H;
+    fprintf(f, "<circle cx=%.1f cy=%.1f r=4 fill='#ff7f0e'/><text x=%.1f y=%.1f>peak %s</text>", px,
+            py, px + 6 > W - 120 ? W - 120 : px + 6, py < 14 ? 14 : py,
+            cli_bytes(b, sizeof b, (double)r->timeline[peak].live_bytes));
+    fprintf(f, "<text x=0 y=%d>0 s</text><text x=%d y=%d text-anchor=end>%.2f s</text>", H + 16, W,
+            H + 16, tmax);
+    fprintf(f, "<text x=4 y=12>%s</text></svg>", cli_bytes(b, sizeof b, (double)ymax));
+    fputs("<p><span style='color:#1f77b4'>&#9632; live bytes</span> "
+          "<span style='color:#d62728'>&#9632; RSS</span></p>",
+          f);
+}
+
+static void size_heat(FILE *f, const alloy_profile_report *r) {
+    uint64_t max = 1;
+    for (size_t i = 0; i < r->nsize_buckets; i++)
+        if (r->size_buckets[i].count > max) max = r->size_buckets[i].count;
+    fputs("<svg class=chart id=sizes viewBox='0 0 640 ", f);
+    fprintf(f, "%zu' role=img>", r->nsize_buckets * 14 + 4);
+    for (size_t i = 0; i < r->nsize_buckets; i++) {
+        const alloy_profile_size_bucket *s = &r->size_buckets[i];
+        double x = log1p((double)s->count) / log1p((double)max);
+        fprintf(f,
+                "<text x=0 y=%zu>%llu-%llu</text><rect x=130 y=%zu width=%.1f height=12 "
+                "fill='hsl(%.0f,80%%,50%%)'/><text x=%.1f y=%zu>%llu</text>",
+                i * 14 + 12, (unsigned long long)s->lo, (unsigned long long)s->hi, i * 14 + 2,
+                x * 420 + 1, 240 - x * 240, x * 420 + 136, i * 14 + 12,
+                (unsigned long long)s->count);
+    }
+    fputs("</svg>", f);
+}
+
+static void latency_svg(FILE *f, const alloy_profile_latency *l, const char *id) {
+    char a[32], b[32], c[32], d[32];
+    fprintf(f, "<p>%llu timed: P50 %s, P95 %s, <b>P99 %s</b>, <b>P99.9 %s</b></p>",
+            (unsigned long long)l->count, cli_ns(a, sizeof a, l->p50_ns),
+            cli_ns(b, sizeof b, l->p95_ns), cli_ns(c, sizeof c, l->p99_ns),
+            cli_ns(d, sizeof d, l->p999_ns));
+    if (l->nbuckets == 0) return;
+    uint64_t max = 1;
+    for (size_t i = 0; i < l->nbuckets; i++)
+        if (l->buckets[i].count > max) max = l->buckets[i].count;
+    double lo = log10(l->buckets[0].le_ns > 1 ? l->buckets[0].le_ns : 1) - 0.05,
+           hi = log10(l->buckets[l->nbuckets - 1].le_ns) + 0.05;
+    fprintf(f, "<svg class=chart id='%s' viewBox='0 0 %d %d' role=img>", id, W, H + 20);
+    for (size_t i = 0; i < l->nbuckets; i++) {
+        double x = (log10(l->buckets[i].le_ns) - lo) / (hi - lo) * W;
+        double h = log1p((double)l->buckets[i].count) / log1p((double)max) * H;
+        fprintf(f, "<rect x=%.1f y=%.1f width=3 height=%.1f fill='#2ca02c'/>", x - 3, H - h, h);
+    }
+    const double qs[4] = {l->p50_ns, l->p95_ns, l->p99_ns, l->p999_ns};
+    const char *names[4] = {"P50", "P95", "P99", "P99.9"};
+    for (int i = 0; i < 4; i++) {
+        if (qs[i] <= 0) continue;
+        double x = (log10(qs[i]) - lo) / (hi - lo) * W;
+        fprintf(f,
+                "<line x1=%.1f x2=%.1f y1=0 y2=%d stroke='#d62728' stroke-dasharray=3/>"
+                "<text x=%.1f y=%d>%s</text>",
+                x, x, H, x + 2, 12 + 12 * i, names[i]);
+    }
+    fprintf(f, "<text x=0 y=%d>%s</text><text x=%d y=%d text-anchor=end>%s</text></svg>", H + 16,
+            cli_ns(a, sizeof a, pow(10, lo)), W, H + 16, cli_ns(b, sizeof b, pow(10, hi)));
+}
+
+static void threads_html(FILE *f, const alloy_profile_report *r) {
+    uint64_t max = 1;
+    for (size_t i = 0; i < r->nthreads; i++)
+        if (r->threads[i].alloc_count > max) max = r->threads[i].alloc_count;
+    fputs("<table id=threads><tr><th>#</th><th>tid</th><th>name</th><th>allocations</th>"
+          "<th></th><th>frees</th><th>sent</th><th>received</th></tr>",
+          f);
+    for (size_t i = 0; i < r->nthreads && i < 256; i++) {
+        const alloy_profile_thread *t = &r->threads[i];
+        fprintf(f, "<tr><td>%u</td><td>%llu</td><td>", t->index, (unsigned long long)t->tid);
+        esc(f, t->name);
+        fprintf(f,
+                "</td><td>%llu</td><td><svg width=200 height=10><rect width=%.1f height=10 "
+                "fill='#1f77b4'/></svg></td><td>%llu</td><td>%llu</td><td>%llu</td></tr>",
+                (unsigned long long)t->alloc_count, 200.0 * (double)t->alloc_count / (double)max,
+                (unsigned long long)t->free_count, (unsigned long long)t->cross_thread_frees_sent,
+                (unsigned long long)t->cross_thread_frees_received);
+    }
+    fputs("</table>", f);
+}
+
+static void matrix_html(FILE *f, const alloy_profile_report *r) {
+    size_t n = r->nthreads < 32 ? r->nthreads : 32;
+    uint64_t max = 1;
+    for (size_t i = 0; i < n * n; i++) {
+        uint64_t v = r->cross_matrix[(i / n) * r->nthreads + i % n];
+        if (v > max) max = v;
+    }
+    fputs("<table id=matrix class=mx><tr><th>freed by \\ allocated by</th>", f);
+    for (size_t a = 0; a < n; a++) fprintf(f, "<th>%zu</th>", a);
+    fputs("</tr>", f);
+    for (size_t fr = 0; fr < n; fr++) {
+        fprintf(f, "<tr><th>%zu</th>", fr);
+        for (size_t a = 0; a < n; a++) {
+            uint64_t v = r->cross_matrix[fr * r->nthreads + a];
+            fprintf(f, "<td style='background:rgba(214,39,40,%.2f)'>%llu</td>",
+                    v ? 0.1 + 0.9 * (double)v / (double)max : 0.0, (unsigned long long)v);
+        }
+        fputs("</tr>", f);
+    }
+    fputs("</table>", f);
+}
+
+static void gauge(FILE *f, const char *name, double v) {
+    if (v < 0) v = 0;
+    if (v > 1) v = 1;
+    fprintf(f,
+            "<div class=g><span>%s</span><svg width=300 height=14><rect width=300 height=14 "
+            "fill='#eee'/><rect width=%.1f height=14 fill='#9467bd'/></svg> %.1f%%</div>",
+            name, v * 300, v * 100);
+}
+
+static const char css[] =
+    "body{font:14px system-ui,sans-serif;margin:0;background:#f6f7f9;color:#222}"
+    "header{background:#223;color:#fff;padding:12px 20px}header h1{margin:0;font-size:20px}"
+    "main{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:14px;"
+    "padding:14px}section{background:#fff;border-radius:6px;padding:10px 14px;"
+    "box-shadow:0 1px 3px #0002;overflow:auto}h2{font-size:16px;margin:4px 0 8px}"
+    ".chart{width:100%;height:auto}svg text{font-size:11px}.m{color:#777}"
+    "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;border-bottom:1px "
+    "solid #eee;text-align:left}.mx td{text-align:right}.g span{display:inline-block;width:110px}"
+    ".kv td:first-child{color:#555}.rule{border-left:4px solid #ff7f0e;padding:4px 8px;margin:6px "
+    "0}";
+
+bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs, size_t n) {
+    const alloy_profile_report *r = &m->r;
+    char a[48], b[48];
+    fputs("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+          "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+          "style-src 'unsafe-inline'; img-src data:\">"
+          "<title>alloy profile</title><style>",
+          f);
+    fputs(css, f);
+    fputs("</style></head><body><header><h1>alloy profile</h1><div>", f);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%spid %llu", i ? " · " : "", (unsigned long long)procs[i].r.pid);
+        if (procs[i].path) {
+            fputs(" (", f);
+            esc(f, procs[i].path);
+            fputs(")", f);
+        }
+        if (procs[i].inherited) fputs(" forked", f);
+    }
+    fputs(" · backend ", f);
+    esc(f, r->backend);
+    fputs(" · ", f);
+    esc(f, r->mode);
+    fprintf(f, " mode · %.3f s</div></header><main>", r->duration_s);
+
+    fputs("<section id=p-summary><h2>Summary</h2><table class=kv>", f);
+    fprintf(f, "<tr><td>allocations</td><td>%s (%s requested)</td></tr>",
+            cli_count(a, sizeof a, r->alloc_count), cli_bytes(b, sizeof b, (double)r->alloc_bytes));
+    fprintf(f, "<tr><td>frees</td><td>%s</td></tr>", cli_count(a, sizeof a, r->free_count));
+    fprintf(f, "<tr><td>peak</td><td>%s%s</td></tr>", cli_bytes(a, sizeof a, (double)r->peak_bytes),
+            n > 1 ? " (sum of the processes' peaks)" : "");
+    fprintf(f, "<tr><td>live at the end</td><td>%s in %s blocks</td></tr>",
+            cli_bytes(a, sizeof a, (double)r->current_bytes),
+            cli_count(b, sizeof b, r->current_count));
+    fprintf(f, "<tr><td>rate</td><td>%.0f allocations/s</td></tr>", r->alloc_rate);
+    fputs("<tr><td>top sizes</td><td>", f);
+    for (size_t i = 0; i < r->ntop_sizes && i < 8; i++)
+        fprintf(f, "%s%llu B &times; %s", i ? ", " : "", (unsigned long long)r->top_sizes[i].size,
+                cli_count(a, sizeof a, r->top_sizes[i].count));
+    fputs("</td></tr></table></section>", f);
+
+    fputs("<section id=p-timeline><h2>1. Memory timeline</h2>", f);
+    timeline_svg(f, r);
+    fputs("</section><section id=p-sizes><h2>2. Allocation sizes</h2>"
+          "<p class=m>Count per requested-size bucket over the whole run (log colour scale).</p>",
+          f);
+    size_heat(f, r);
+    fputs("</section><section id=p-latency><h2>3. Latency</h2><h3>alloc</h3>", f);
+    latency_svg(f, &r->alloc_latency, "lat-alloc");
+    fputs("<h3>free</h3>", f);
+    latency_svg(f, &r->free_latency, "lat-free");
+    fputs("</section><section id=p-threads><h2>4. Thread activity</h2>", f);
+    threads_html(f, r);
+    fprintf(f,
+            "</section><section id=p-cross><h2>5. Cross-thread frees</h2><p>%.2f%% of frees "
+            "(%s)</p>",
+            r->cross_thread_free_pct, cli_count(a, sizeof a, r->cross_thread_free_count));
+    matrix_html(f, r);
+    fputs("</section><section id=p-frag><h2>6. Fragmentation</h2>", f);
+    gauge(f, "internal", r->fragmentation.internal);
+    gauge(f, "external", r->fragmentation.external);
+    gauge(f, "utilization", r->fragmentation.utilization);
+    fprintf(f, "<p class=m>heap %s (", cli_bytes(a, sizeof a, (double)r->fragmentation.heap_bytes));
+    esc(f, r->fragmentation.heap_source);
+    fprintf(f, "), RSS %s</p></section>",
+            cli_bytes(b, sizeof b, (double)r->fragmentation.rss_bytes));
+
+    fprintf(f, "<section id=p-leaks><h2>7. Leaks</h2><p>%s blocks, %s live at the end%s</p>",
+            cli_count(a, sizeof a, r->leaked_count),
+            cli_bytes(b, sizeof b, (double)r->leaked_bytes),
+            r->leaks_estimated ? " (estimated)" : "");
+    fputs("<table id=leaks><tr><th>bytes</th><th>blocks</th><th>stack (innermost first)</th></tr>",
+          f);
+    for (size_t i = 0; i < r->nleak_sites && i < 50; i++) {
+        const alloy_profile_leak_site *s = &r->leak_sites[i];
+        fprintf(f, "<tr><td>%llu</td><td>%llu</td><td>", (unsigned long long)s->bytes,
+                (unsigned long long)s->count);
+        for (size_t k = 0; k < s->nframes; k++) {
+            if (k) fputs("<br>", f);
+            frame_html(f, &s->frames[k]);
+        }
+        fputs("</td></tr>", f);
+    }
+    fputs("</table></section><section id=p-advice><h2>8. Recommendations</h2>", f);
+    cli_advice adv[8];
+    size_t na = cli_dashboard_advice(r, adv, 8);
+    for (size_t i = 0; i < na; i++) {
+        fprintf(f, "<div class=rule data-rule='%s'>", adv[i].rule);
+        esc(f, adv[i].text);
+        fputs("</div>", f);
+    }
+    if (na == 0) fputs("<p class=m>No rule fired: nothing stands out.</p>", f);
+    fputs("</section></main></body></html>\n", f);
+    return !ferror(f);
+}
