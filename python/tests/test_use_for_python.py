@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: MIT
+"""use_for_python in a child interpreter: Python's own allocations through alloy, seen by the
+profiler with Python's thread names, and a slice of CPython's test suite with the same results
+routed and not."""
+import json
+import os
+import subprocess
+
+import pytest
+
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "routed_child.py")
+SLICE = ["test_list", "test_dict", "test_set", "test_bytes", "test_json", "test_queue"]
+
+
+def run_child(python, env, *args, timeout=240):
+    r = subprocess.run([python, CHILD, *args], env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_profiler_sees_python_allocations_by_thread_name(python, child_env):
+    out = run_child(python, child_env, "workload")
+    assert out["routed"] == ["raw", "mem", "obj"] == out["domains"]
+    assert out["total"] == sum(i % 7 for i in range(5000))
+    assert out["owned"] > 0
+    # 20000 strings built on py-builder, each an object-domain allocation through alloy
+    assert out["threads"]["py-builder"] >= 20000
+    assert out["threads"]["MainThread"] >= 5000
+    assert out["alloc_count"] >= 25000 and out["free_count"] > 0
+
+
+def test_cpython_test_slice_same_results_routed(python, child_env):
+    if not os.path.isdir("/usr/lib/python3.11/test/test_json"):
+        pytest.fail("CPython's test suite is missing (Debian: libpython3.11-testsuite)")
+    plain = run_child(python, child_env, "suite", "plain", *SLICE)
+    routed = run_child(python, child_env, "suite", "routed", *SLICE)
+    assert plain["domains"] == [] and routed["domains"] == ["raw", "mem", "obj"]
+    assert plain["run"] > 1000
+    assert {k: routed[k] for k in ("run", "failures", "errors", "skipped")} == \
+        {k: plain[k] for k in ("run", "failures", "errors", "skipped")}
+    assert plain["failures"] == plain["errors"] == 0
+
+
+def test_raw_domain_alone(python, child_env):
+    code = ("import alloy, json; r = alloy.use_for_python('raw'); "
+            "again = alloy.use_for_python(('raw',)); "
+            "print(json.dumps([list(r), list(again), list(alloy.routed_domains())]))")
+    r = subprocess.run([python, "-c", code], env=child_env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [["raw"], [], ["raw"]]
