@@ -25,6 +25,7 @@ line_for() {
   case $1 in
   .ci/*) ;; # the CI runner is not part of the project
   *.c | *.h | *.cc | *.cpp | *.h.in) echo "/* $tag */" ;;
+  *.toml) echo "# $tag" ;;
   *.cocci) echo "// $tag" ;; # Coccinelle semantic patches take C++-style comments
   *.sh | *.py | *.cmake | *.cmake.in | *.pc.in | */CMakeLists.txt | CMakeLists.txt | Makefile) echo "# $tag" ;;
   *.[1-9]) echo ".\\\" $tag" ;;
