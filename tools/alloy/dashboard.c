@@ -120,7 +120,7 @@ size_t cli_dashboard_advice(const alloy_profile_report *r, cli_advice *out, size
             "%llu bytes) or pool such blocks.",
             g->internal * 100, r->ntop_sizes ? (unsigned long long)r->top_sizes[0].size : 0ull);
     const alloy_profile_latency *l = &r->alloc_latency;
-    if (l->count >= 1000 && l->p999_ns >= 10000 && l->p999_ns >= 20 * l->p50_ns)
+    if (l->count >= 1000 && l->p999_ns >= 2000 && l->p999_ns >= 50 * l->p50_ns)
         add(out, max, &n, "latency-tail",
             "allocation P99.9 is %.1f us against a P50 of %.0f ns: the tail comes from large "
             "blocks (mmap'd) or from the backend returning memory; reuse large buffers, or tune "

@@ -1,0 +1,179 @@
+# SPDX-License-Identifier: MIT
+"""alloy profile / alloy report on real programs and on tools_victim.
+
+usage: check_profile.py CASE ALLOY VICTIM OUTDIR
+CASE: rule-<name> | hostile | fork | crash | python | sqlite3 | git | usage | chromium
+"""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+case, alloy, victim, outdir = sys.argv[1:5]
+work = tempfile.mkdtemp(prefix="alloy-tools-")
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def profile(prefix, cmd, *opts, env=None):
+    p = subprocess.run([alloy, "profile", "-o", os.path.join(work, prefix), *opts, "--", *cmd],
+                       capture_output=True, text=True, cwd=work, env=env, timeout=120)
+    files = sorted(glob.glob(os.path.join(work, prefix + ".[0-9]*.json")))
+    return p, files
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def rules(html_path):
+    with open(html_path, encoding="utf-8") as f:
+        text = f.read()
+    return {part.split("'")[0] for part in text.split("data-rule='")[1:]}
+
+
+def report_json(files):
+    p = subprocess.run([alloy, "report", *files, "--json"], capture_output=True, text=True)
+    check(p.returncode == 0, "report --json exits 0")
+    return json.loads(p.stdout)
+
+
+SAME = ["alloc_count", "free_count", "realloc_count", "alloc_bytes", "free_bytes",
+        "current_allocated", "current_count", "peak_allocated", "cross_thread_free_count"]
+
+
+def agree(name, cmd):
+    p, files = profile(name, cmd, "--json", "--csv", "--prom")
+    check(len(files) >= 1, f"{name}: a profile per process ({len(files)})")
+    if not files:
+        return
+    procs = [load(f) for f in files]
+    merged = load(os.path.join(work, name + ".json"))
+    for k in SAME:
+        check(merged[k] == sum(d[k] for d in procs), f"{name}: merged {k} is the sum")
+    if len(files) == 1:
+        check(merged == procs[0], f"{name}: the report is the profiler's JSON, field for field")
+    s = p.stderr
+    check("peak" in s and "P99.9" in s and "cross-thread" in s and "leaks" in s,
+          f"{name}: summary has peak, P99.9, cross-thread, leaks")
+    check(f"{procs[0]['alloc_count']:,}" in s or len(files) > 1,
+          f"{name}: summary shows the profile's allocation count")
+    csv = open(os.path.join(work, name + ".csv"), encoding="utf-8").read()
+    check(csv.startswith("section,metric,key,label,value"), f"{name}: CSV header")
+    prom = open(os.path.join(work, name + ".prom"), encoding="utf-8").read()
+    check(f"alloy_alloc_total {merged['alloc_count']}" in prom, f"{name}: Prometheus total")
+
+
+RULES = {"pool": "pool", "arena": "arena", "cross-thread": "cross", "internal-fragmentation": "frag",
+         "latency-tail": "tail", "leak": "leak"}
+
+if case.startswith("rule-"):
+    rule = case[5:]
+    mode = RULES[rule]
+    for m, want in ((mode, True), ("no" + mode, False)):
+        p, files = profile(m, [victim, m])
+        check(p.returncode == 0, f"{m}: exit 0 ({p.stderr.strip()[-200:]})")
+        got = rules(os.path.join(work, m + ".html"))
+        check((rule in got) == want, f"{m}: rule {rule} {'fires' if want else 'stays quiet'} ({sorted(got)})")
+elif case == "hostile":
+    p, files = profile("hostile", [victim, "hostile"], "--json", "--html")
+    html = open(os.path.join(work, "hostile.html"), encoding="utf-8").read()
+    check("&lt;/script&gt;&lt;scri" in html, "the thread name is shown as text")
+    check("<script" not in html.lower(), "no script element in the report")
+    check("Content-Security-Policy" in html and "default-src 'none'" in html,
+          "a CSP forbids every request")
+    names = [t["thread_name"] for t in load(os.path.join(work, "hostile.json"))["thread_stats"]]
+    check("</script><scri" in names, "the JSON keeps the name as it was")
+    shutil.copy(os.path.join(work, "hostile.html"), os.path.join(outdir, "hostile.html"))
+elif case == "fork":
+    p, files = profile("fork", [victim, "fork"], "--json")
+    check(p.returncode == 0, "exit 0")
+    check(len(files) == 2, f"parent and child each wrote a profile ({len(files)})")
+    check("(forked)" in p.stderr, "the summary lists the forked child")
+    agree("fork2", [victim, "fork"])
+elif case == "crash":
+    p, files = profile("crash", [victim, "crash"])
+    check(p.returncode == 128 + 11, f"exit status 139 passed on ({p.returncode})")
+    check(len(files) == 1, "the crashed program left a profile")
+    if files:
+        d = load(files[0])
+        check(d["current_count"] >= 100, f"its live blocks are there ({d['current_count']})")
+        r = subprocess.run([alloy, "report", files[0], "-o", os.path.join(work, "c.html")])
+        check(r.returncode == 0 and os.path.getsize(os.path.join(work, "c.html")) > 1000,
+              "alloy report turns it into HTML")
+elif case == "python":
+    agree("python", ["/usr/bin/python3", "-c",
+                     "import threading\n"
+                     "def w():\n    l=[bytes(64) for _ in range(20000)]\n"
+                     "t=[threading.Thread(target=w) for _ in range(4)]\n"
+                     "[x.start() for x in t]; [x.join() for x in t]"])
+elif case == "sqlite3":
+    agree("sqlite3", ["sqlite3", ":memory:",
+                      "create table t(a,b); with recursive c(x) as (select 1 union all select x+1 "
+                      "from c where x<20000) insert into t select x, randomblob(50) from c; "
+                      "select count(*) from t;"])
+elif case == "git":
+    agree("git", ["git", "--version"])
+elif case == "usage":
+    for sub in ("profile", "report"):
+        p = subprocess.run([alloy, sub, "--help"], capture_output=True, text=True)
+        check(p.returncode == 0 and p.stdout.startswith(f"usage: alloy {sub}"), f"{sub} --help")
+        p = subprocess.run([alloy, sub, "--bogus"], capture_output=True, text=True)
+        check(p.returncode == 2 and p.stderr.count("\n") == 1, f"{sub}: bad option, one line, 2")
+    for args in (["profile"], ["profile", "--sample"], ["profile", "--sample", "x", "--", "true"],
+                 ["profile", "-o"], ["report"], ["report", "a.json", "--json", "--csv"],
+                 ["report", "-o"]):
+        p = subprocess.run([alloy, *args], capture_output=True, text=True)
+        check(p.returncode == 2, f"{' '.join(args)}: usage error 2")
+    bad = os.path.join(work, "bad.json")
+    open(bad, "w").write('{"schema":"other"}')
+    p = subprocess.run([alloy, "report", bad], capture_output=True, text=True)
+    check(p.returncode == 1 and "not an alloy profile" in p.stderr, "wrong schema: 1")
+    p = subprocess.run([alloy, "report", os.path.join(work, "missing.json")], capture_output=True)
+    check(p.returncode == 1, "missing file: 1")
+    p, files = profile("twice", [victim, "pool"])
+    p2 = subprocess.run([alloy, "report", *files, "-o", os.path.join(work, "twice.html")],
+                        capture_output=True, text=True)
+    check(p2.returncode == 1 and "--force" in p2.stderr, "an existing report is not replaced")
+    p2 = subprocess.run([alloy, "report", *files, "-f", "-o", os.path.join(work, "twice.html")])
+    check(p2.returncode == 0, "--force replaces it")
+    p = subprocess.run([alloy, "profile", "--", "/nonexistent/x"], capture_output=True, cwd=work)
+    check(p.returncode == 127, "profile of a missing program: 127")
+elif case == "chromium":
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("chromium not installed: skipped")
+        sys.exit(77)
+    p, files = profile("dash", ["/usr/bin/python3", "-c",
+                                "x=[bytes(i%300) for i in range(100000)]"])
+    html = os.path.join(work, "dash.html")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+             "--user-data-dir=" + os.path.join(work, "profile")]
+    d = subprocess.run([chromium, *flags, "--dump-dom", "file://" + html],
+                       capture_output=True, text=True, timeout=120)
+    dom = d.stdout
+    for panel in ("timeline", "sizes", "lat-alloc", "lat-free", "threads", "matrix", "leaks"):
+        check(f"id=\"{panel}\"" in dom, f"panel {panel} rendered")
+    check(dom.count("<polyline") >= 2 and dom.count("<rect") > 20, "the charts drew")
+    console = [l for l in d.stderr.splitlines() if "CONSOLE" in l]
+    check(not console, f"no console message ({console[:2]})")
+    png = os.path.join(outdir, "dashboard.png")
+    s = subprocess.run([chromium, *flags, "--screenshot=" + png, "--window-size=1400,2200",
+                        "file://" + html], capture_output=True, text=True, timeout=120)
+    check(os.path.exists(png) and os.path.getsize(png) > 10000, f"screenshot saved: {png}")
+    shutil.copy(html, os.path.join(outdir, "dashboard.html"))
+else:
+    print("unknown case " + case)
+    sys.exit(2)
+
+shutil.rmtree(work, ignore_errors=True)
+sys.exit(1 if failures else 0)
