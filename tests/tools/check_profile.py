@@ -123,6 +123,16 @@ elif case == "sqlite3":
                       "select count(*) from t;"])
 elif case == "git":
     agree("git", ["git", "--version"])
+elif case == "big":
+    import time
+    p, files = profile("many", [victim, "many"])
+    d = load(files[0])
+    check(d["alloc_count"] == 10_000_000, f"10 million allocations profiled ({d['alloc_count']})")
+    size = os.path.getsize(os.path.join(work, "many.html"))
+    check(size < 2_000_000, f"the HTML report is under 2 MB ({size} bytes)")
+    t = time.monotonic()
+    r = subprocess.run([alloy, "report", *files, "-o", os.path.join(work, "again.html")])
+    check(r.returncode == 0 and time.monotonic() - t < 1.0, "alloy report takes under a second")
 elif case == "usage":
     for sub in ("profile", "report"):
         p = subprocess.run([alloy, sub, "--help"], capture_output=True, text=True)

@@ -136,6 +136,11 @@ int main(int argc, char **argv) {
         int st;
         waitpid(pid, &st, 0);
         same_size(300, 2000);
+    } else if (strcmp(m, "many") == 0) {
+        for (int i = 0; i < 10000000; i++) { /* 10 million allocations, sizes 1..4096 */
+            sink = malloc((size_t)(1 + (i * 2654435761u) % 4096));
+            free(sink);
+        }
     } else if (strcmp(m, "crash") == 0) {
         for (int i = 0; i < 100; i++) sink = malloc(1000); /* live when it dies */
         raise(SIGSEGV);
