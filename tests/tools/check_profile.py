@@ -163,15 +163,14 @@ elif case == "chromium":
     if chromium is None:
         print("chromium not installed: skipped")
         sys.exit(77)
-    p, files = profile("dash", ["/usr/bin/python3", "-c",
-                                "x=[bytes(i%300) for i in range(100000)]"])
+    p, files = profile("dash", [victim, "arena"])
     html = os.path.join(work, "dash.html")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
              "--user-data-dir=" + os.path.join(work, "profile")]
     d = subprocess.run([chromium, *flags, "--dump-dom", "file://" + html],
                        capture_output=True, text=True, timeout=120)
     dom = d.stdout
-    for panel in ("timeline", "sizes", "lat-alloc", "lat-free", "threads", "matrix", "leaks"):
+    for panel in ("timeline", "heatmap", "activity", "sizes", "lat-alloc", "lat-free", "threads", "matrix", "leaks"):
         check(f"id=\"{panel}\"" in dom, f"panel {panel} rendered")
     check(dom.count("<polyline") >= 2 and dom.count("<rect") > 20, "the charts drew")
     console = [l for l in d.stderr.splitlines() if "CONSOLE" in l]

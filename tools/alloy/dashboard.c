@@ -285,6 +285,150 @@ static void gauge(FILE *f, const char *name, double v) {
             name, v * 300, v * 100);
 }
 
+/* ---- series ------------------------------------------------------------------------------ */
+
+static unsigned size_row(uint64_t size) {
+    unsigned r = 0;
+    while (size != 0 && r < CLI_SERIES_ROWS - 1) {
+        size >>= 1;
+        r++;
+    }
+    return r;
+}
+
+void cli_series_add(cli_series *s, const cli_profile *procs, size_t n) {
+    if (n == 0) return;
+    if (s->every == 0) s->every = 1;
+    if (s->skip++ % s->every != 0) return;
+    if (s->nt == CLI_SERIES_T) { /* full: keep every other column, take half as many from now */
+        for (size_t i = 0; i < CLI_SERIES_T / 2; i++) {
+            s->t[i] = s->t[2 * i + 1];
+            memcpy(s->sizes[i], s->sizes[2 * i + 1], sizeof s->sizes[i]);
+            for (size_t k = 0; k <= CLI_SERIES_THREADS; k++) {
+                s->th[k].allocs[i] = s->th[k].allocs[2 * i + 1];
+                s->th[k].frees[i] = s->th[k].frees[2 * i + 1];
+            }
+        }
+        s->nt = CLI_SERIES_T / 2;
+        s->every *= 2;
+    }
+    size_t c = s->nt++;
+    double end = 0;
+    if (s->t0 == 0) {
+        s->t0 = procs[0].r.start_time;
+        for (size_t i = 0; i < n; i++)
+            if (procs[i].r.start_time < s->t0) s->t0 = procs[i].r.start_time;
+    }
+    memset(s->sizes[c], 0, sizeof s->sizes[c]);
+    for (size_t k = 0; k <= CLI_SERIES_THREADS; k++) s->th[k].allocs[c] = s->th[k].frees[c] = 0;
+    for (size_t i = 0; i < n; i++) {
+        const alloy_profile_report *r = &procs[i].r;
+        if (r->end_time > end) end = r->end_time;
+        for (size_t b = 0; b < r->nsize_buckets; b++)
+            s->sizes[c][size_row(r->size_buckets[b].lo)] += r->size_buckets[b].count;
+        for (size_t t = 0; t < r->nthreads; t++) {
+            const alloy_profile_thread *x = &r->threads[t];
+            size_t k = 0;
+            while (k < s->nthreads && (s->th[k].pid != r->pid || s->th[k].tid != x->tid)) k++;
+            if (k == s->nthreads && k < CLI_SERIES_THREADS) {
+                s->th[k].pid = r->pid;
+                s->th[k].tid = x->tid;
+                s->nthreads++;
+            }
+            if (k == s->nthreads) k = CLI_SERIES_THREADS; /* others */
+            memcpy(s->th[k].name, x->name, sizeof s->th[k].name);
+            s->th[k].allocs[c] += x->alloc_count;
+            s->th[k].frees[c] += x->free_count;
+        }
+    }
+    s->t[c] = end - s->t0;
+}
+
+/* Size rows x time: allocations in each interval, log colour scale. */
+static void heatmap_svg(FILE *f, const cli_series *s) {
+    unsigned lo = CLI_SERIES_ROWS, hi = 0;
+    uint64_t max = 1;
+    for (size_t c = 1; c < s->nt; c++)
+        for (unsigned r = 0; r < CLI_SERIES_ROWS; r++) {
+            uint64_t d =
+                s->sizes[c][r] -
+                (s->sizes[c][r] < s->sizes[c - 1][r] ? s->sizes[c][r] : s->sizes[c - 1][r]);
+            if (d == 0) continue;
+            if (r < lo) lo = r;
+            if (r > hi) hi = r;
+            if (d > max) max = d;
+        }
+    if (lo > hi) {
+        fputs("<p class=m>No allocation between two reads of the profile.</p>", f);
+        return;
+    }
+    unsigned rows = hi - lo + 1;
+    double cw = (double)(W - 80) / (double)(s->nt - 1), rh = 12;
+    fprintf(f, "<svg class=chart id=heatmap viewBox='0 0 %d %.0f' role=img>", W, rows * rh + 18);
+    for (unsigned r = lo; r <= hi; r++) {
+        double y = (hi - r) * rh;
+        fprintf(f, "<text x=0 y=%.0f>%s%llu B</text>", y + 10, r ? "&lt;" : "",
+                r ? 1ull << r : 0ull);
+        for (size_t c = 1; c < s->nt; c++) {
+            uint64_t d = s->sizes[c][r] >= s->sizes[c - 1][r] ? s->sizes[c][r] - s->sizes[c - 1][r]
+                                                              : s->sizes[c][r];
+            if (d == 0) continue;
+            double v = log1p((double)d) / log1p((double)max);
+            fprintf(f, "<rect x=%.1f y=%.0f width=%.1f height=%.0f fill='hsl(%.0f,85%%,%.0f%%)'/>",
+                    80 + (c - 1) * cw, y, cw + 0.3, rh - 1, 240 - v * 240, 75 - v * 30);
+        }
+    }
+    fprintf(f, "<text x=80 y=%.0f>%.2f s</text><text x=%d y=%.0f text-anchor=end>%.2f s</text>",
+            rows * rh + 14, s->t[0], W, rows * rh + 14, s->t[s->nt - 1]);
+    fputs("</svg>", f);
+}
+
+/* Allocations per second of each thread over time. */
+static void activity_svg(FILE *f, const cli_series *s) {
+    static const char *const colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+                                          "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+    double tmax = s->t[s->nt - 1] > s->t[0] ? s->t[s->nt - 1] : s->t[0] + 1, ymax = 1;
+    size_t nth = s->nthreads + 1;
+    for (size_t k = 0; k < nth; k++) {
+        size_t kk = k == s->nthreads ? CLI_SERIES_THREADS : k;
+        for (size_t c = 1; c < s->nt; c++) {
+            double dt = s->t[c] - s->t[c - 1];
+            uint64_t a = s->th[kk].allocs[c], b = s->th[kk].allocs[c - 1];
+            double rate = dt > 0 && a > b ? (double)(a - b) / dt : 0;
+            if (rate > ymax) ymax = rate;
+        }
+    }
+    fprintf(f, "<svg class=chart id=activity viewBox='0 0 %d %d' role=img>", W, H + 20);
+    for (size_t k = 0; k < nth; k++) {
+        size_t kk = k == s->nthreads ? CLI_SERIES_THREADS : k;
+        if (kk == CLI_SERIES_THREADS && s->th[kk].allocs[s->nt - 1] == 0) continue;
+        fprintf(f, "<polyline fill=none stroke='%s' stroke-width=1.2 points='", colours[k % 8]);
+        for (size_t c = 1; c < s->nt; c++) {
+            double dt = s->t[c] - s->t[c - 1];
+            uint64_t a = s->th[kk].allocs[c], b = s->th[kk].allocs[c - 1];
+            double rate = dt > 0 && a > b ? (double)(a - b) / dt : 0;
+            fprintf(f, "%.1f,%.1f ", (s->t[c] - s->t[0]) / (tmax - s->t[0]) * W,
+                    H - rate / ymax * H);
+        }
+        fputs("'/>", f);
+    }
+    fprintf(f, "<text x=4 y=12>%.0f allocations/s</text></svg><p>", ymax);
+    for (size_t k = 0; k < nth; k++) {
+        size_t kk = k == s->nthreads ? CLI_SERIES_THREADS : k;
+        if (kk == CLI_SERIES_THREADS && s->th[kk].allocs[s->nt - 1] == 0) continue;
+        fprintf(f, "<span style='color:%s'>&#9632; ", colours[k % 8]);
+        if (kk == CLI_SERIES_THREADS)
+            fputs("other threads", f);
+        else {
+            fprintf(f, "%llu/%llu ", (unsigned long long)s->th[kk].pid,
+                    (unsigned long long)s->th[kk].tid);
+            esc(f, s->th[kk].name);
+        }
+        fputs("</span> ", f);
+    }
+    fputs("</p>", f);
+}
+
 static const char css[] =
     "body{font:14px system-ui,sans-serif;margin:0;background:#f6f7f9;color:#222}"
     "header{background:#223;color:#fff;padding:12px 20px}header h1{margin:0;font-size:20px}"
@@ -297,7 +441,8 @@ static const char css[] =
     ".kv td:first-child{color:#555}.rule{border-left:4px solid #ff7f0e;padding:4px 8px;margin:6px "
     "0}";
 
-bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs, size_t n) {
+bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs, size_t n,
+                         const cli_series *series) {
     const alloy_profile_report *r = &m->r;
     char a[48], b[48];
     fputs("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
@@ -340,15 +485,23 @@ bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs
 
     fputs("<section id=p-timeline><h2>1. Memory timeline</h2>", f);
     timeline_svg(f, r);
-    fputs("</section><section id=p-sizes><h2>2. Allocation sizes</h2>"
-          "<p class=m>Count per requested-size bucket over the whole run (log colour scale).</p>",
-          f);
+    fputs("</section><section id=p-sizes><h2>2. Allocation sizes</h2>", f);
+    if (series != NULL && series->nt >= 2) {
+        fputs("<p class=m>Allocations per size and time (log colour scale), then per bucket "
+              "over the whole run.</p>",
+              f);
+        heatmap_svg(f, series);
+    } else
+        fputs("<p class=m>Count per requested-size bucket over the whole run (log colour scale; "
+              "alloy profile also shows them over time).</p>",
+              f);
     size_heat(f, r);
     fputs("</section><section id=p-latency><h2>3. Latency</h2><h3>alloc</h3>", f);
     latency_svg(f, &r->alloc_latency, "lat-alloc");
     fputs("<h3>free</h3>", f);
     latency_svg(f, &r->free_latency, "lat-free");
     fputs("</section><section id=p-threads><h2>4. Thread activity</h2>", f);
+    if (series != NULL && series->nt >= 2) activity_svg(f, series);
     threads_html(f, r);
     fprintf(f,
             "</section><section id=p-cross><h2>5. Cross-thread frees</h2><p>%.2f%% of frees "

@@ -78,6 +78,35 @@ static size_t find_family(const char *prefix, char ***out) {
     return n;
 }
 
+static void free_family(char **files, size_t n) {
+    for (size_t k = 0; k < n; k++) free(files[k]);
+    free(files);
+}
+
+/* While the program runs: read every process's profile and add a column to the series. */
+struct poll_state {
+    const char *prefix;
+    cli_series *series;
+};
+
+static void poll_profiles(void *arg, bool ended) {
+    struct poll_state *ps = arg;
+    (void)ended;
+    char **files;
+    size_t nf = find_family(ps->prefix, &files);
+    cli_profile *procs = calloc(nf ? nf : 1, sizeof *procs);
+    size_t n = 0;
+    for (size_t k = 0; procs != NULL && k < nf; k++) {
+        char err[256];
+        /* A file may be replaced while we read it: a failed read just skips this column. */
+        if (cli_profile_load(&procs[n], files[k], err, sizeof err)) n++;
+    }
+    if (n == nf && n > 0) cli_series_add(ps->series, procs, n);
+    for (size_t k = 0; k < n; k++) cli_profile_free(&procs[k]);
+    free(procs);
+    free_family(files, nf);
+}
+
 int cmd_profile(int argc, char **argv) {
     const char *sample = NULL, *prefix = NULL;
     bool follow = false, force = false, want[CLI_FMT_TEXT] = {false};
@@ -167,7 +196,10 @@ int cmd_profile(int argc, char **argv) {
     cli_env_set(&env, "ALLOY_PROFILE_SAMPLE", sample ? sample : "0");
     if (follow) cli_env_set(&env, "ALLOY_PROFILE_EXEC", "1");
     fflush(stdout);
-    int child = cli_child_run("profile", argv + i, env.v, NULL, NULL, 0, NULL);
+    static cli_series series;
+    memset(&series, 0, sizeof series);
+    struct poll_state ps = {prefix, &series};
+    int child = cli_child_run("profile", argv + i, env.v, poll_profiles, &ps, 100, NULL);
     cli_env_free(&env);
 
     char **files = NULL;
@@ -199,7 +231,7 @@ int cmd_profile(int argc, char **argv) {
             rc = 0;
             for (int k = CLI_FMT_HTML; k < CLI_FMT_TEXT; k++) {
                 if (!want[k]) continue;
-                if (cli_report_write("profile", out[k], k, force, &merged, procs, n) != 0)
+                if (cli_report_write("profile", out[k], k, force, &merged, procs, n, &series) != 0)
                     rc = 1;
                 else
                     fprintf(e, "  %-13s %s\n", k == CLI_FMT_HTML ? "report" : "", out[k]);

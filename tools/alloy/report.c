@@ -39,7 +39,8 @@ static int from_ext(const char *out) {
 }
 
 int cli_report_write(const char *cmd, const char *out, int fmt, bool force,
-                     const cli_profile *merged, const cli_profile *procs, size_t n) {
+                     const cli_profile *merged, const cli_profile *procs, size_t n,
+                     const cli_series *series) {
     if (fmt == CLI_FMT_TEXT) {
         cli_profile_summary(stdout, merged, procs, n);
         return 0;
@@ -67,7 +68,7 @@ int cli_report_write(const char *cmd, const char *out, int fmt, bool force,
             return 1;
         }
     }
-    bool ok = cli_dashboard_write(f, merged, procs, n);
+    bool ok = cli_dashboard_write(f, merged, procs, n, series);
     if (f != stdout) ok = (fclose(f) == 0) && ok;
     if (!ok) {
         cli_error(cmd, "cannot write %s", out ? out : "the output");
@@ -144,7 +145,7 @@ int cmd_report(int argc, char **argv) {
             cli_error("report", "out of memory");
             rc = 1;
         } else {
-            rc = cli_report_write("report", out, fmt, force, &merged, procs, n);
+            rc = cli_report_write("report", out, fmt, force, &merged, procs, n, NULL);
             cli_profile_free(&merged);
         }
     }
