@@ -137,6 +137,33 @@ static inline size_t alloy__alloc_bytes(const alloy__backend *be, const void *p,
     return alloy__usable(be, p);
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes looked at), or 0 if
+ * s does not start one: overlong forms, surrogates and code points past
+ * U+10FFFF are invalid (RFC 3629). For the JSON writers, which escape an
+ * invalid byte as \u00XX instead of copying it. */
+static inline size_t alloy__utf8_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (len > n) return 0;
+    unsigned cp = c & (0xffu >> (len + 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
 /* Pools: a block holds at least a free-list link and is aligned for it; the
  * block size is rounded up to the alignment so consecutive blocks stay aligned. */
 static inline void alloy__pool_geometry(size_t *block_size, size_t *align) {

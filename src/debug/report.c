@@ -73,30 +73,6 @@ __attribute__((format(printf, 2, 3))) static void out_fmt(out *o, const char *fm
     out_str(o, tmp);
 }
 
-/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 if p does not start one (overlong forms,
- * surrogates and code points past U+10FFFF are invalid, as RFC 3629 says). */
-static size_t utf8_len(const unsigned char *p) {
-    unsigned c = p[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, min = 0x10000;
-    else
-        return 0;
-    unsigned cp = c & (0x7fu >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80) return 0;
-        cp = cp << 6 | (p[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return n;
-}
-
 /* JSON string (quotes included). Escaped: '"', '\\', control characters and DEL as \u00XX; a
  * byte that is not part of valid UTF-8 (a path or symbol in another encoding) as \u00XX of its
  * value, so the file is always valid JSON and the byte can be recovered (docs/debug.md). */
@@ -105,7 +81,7 @@ static void out_json_str(out *o, const char *s) {
     out_str(o, "\"");
     char tmp[8];
     for (const unsigned char *p = (const unsigned char *)(s != NULL ? s : ""); *p;) {
-        size_t n = utf8_len(p);
+        size_t n = alloy__utf8_len(p, 4); /* NUL-terminated: a NUL ends any sequence */
         if (*p == '"' || *p == '\\') {
             tmp[0] = '\\';
             tmp[1] = (char)*p;

@@ -48,6 +48,17 @@ typedef struct alloy__tcounters {
 
 enum { TC_NEW = 0, TC_LIVE = 1, TC_DEAD = 2 };
 
+/* One allocation or free into the thread's own counters. */
+static inline void add_own(alloy__tcounters *c, bool is_alloc, uint64_t bytes) {
+    if (is_alloc) {
+        OWNER_ADD(c->alloc_count, 1);
+        OWNER_ADD(c->alloc_bytes, bytes);
+    } else {
+        OWNER_ADD(c->free_count, 1);
+        OWNER_ADD(c->free_bytes, bytes);
+    }
+}
+
 /* Not static: tests/link/check_symbols.sh looks for it to prove the counters
  * are initial-exec TLS. */
 ALLOY_HIDDEN ALLOY_TLS alloy__tcounters alloy__tc = {.pending = ALLOY__PENDING_UNREGISTERED};
@@ -144,13 +155,7 @@ ALLOY_COLD static void counters_slow(int64_t pending, bool is_alloc, uint64_t by
         c->state = TC_LIVE;
         pthread_mutex_unlock(&lock);
     }
-    if (is_alloc) {
-        OWNER_ADD(c->alloc_count, 1);
-        OWNER_ADD(c->alloc_bytes, bytes);
-    } else {
-        OWNER_ADD(c->free_count, 1);
-        OWNER_ADD(c->free_bytes, bytes);
-    }
+    add_own(c, is_alloc, bytes);
     c->pending = 0;
     raise_peak(__atomic_add_fetch(&shared_current, pending, __ATOMIC_RELAXED));
     /* Last, once the thread is fully registered: pthread_setspecific may
@@ -252,13 +257,7 @@ static inline bool count_fast(bool is_alloc, size_t bytes, int64_t S) {
     int64_t pending = c->pending + (is_alloc ? (int64_t)bytes : -(int64_t)bytes);
     if (ALLOY_UNLIKELY((uint64_t)(pending + S) > 2u * (uint64_t)S)) return false;
     c->pending = pending;
-    if (is_alloc) {
-        OWNER_ADD(c->alloc_count, 1);
-        OWNER_ADD(c->alloc_bytes, bytes);
-    } else {
-        OWNER_ADD(c->free_count, 1);
-        OWNER_ADD(c->free_bytes, bytes);
-    }
+    add_own(c, is_alloc, bytes);
     return true;
 }
 

@@ -61,30 +61,6 @@ void alloy__pf_buf_free(pf_buf *b) {
 #define PUTS(b, s) alloy__pf_buf_put((b), (s), strlen(s))
 #define PF(b, ...) alloy__pf_buf_printf((b), __VA_ARGS__)
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (len > n) return 0;
-    unsigned cp = c & (0xffu >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
-
 static void json_str(pf_buf *b, const char *s) {
     if (s == NULL) {
         PUTS(b, "null");
@@ -103,7 +79,7 @@ static void json_str(pf_buf *b, const char *s) {
             PF(b, "\\u%04x", c);
             i++;
         } else {
-            size_t l = utf8_len(u + i, n - i);
+            size_t l = alloy__utf8_len(u + i, n - i);
             if (l == 0) {
                 PF(b, "\\u%04x", c);
                 i++;
@@ -419,7 +395,7 @@ static void prom_label(pf_buf *b, const char *s) {
         else if (c < 0x20 || c == 0x7f)
             PUTS(b, "?"), i++;
         else {
-            size_t l = utf8_len(u + i, n - i);
+            size_t l = alloy__utf8_len(u + i, n - i);
             if (l == 0)
                 PUTS(b, "?"), i++;
             else
