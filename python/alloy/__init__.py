@@ -412,7 +412,7 @@ class MemoryProfiler:
         tmp = f"{path}.{os.getpid()}.json"
         self._raw().write(tmp, "json", True)
         try:
-            r = subprocess.run([exe, "report", tmp, "--html", "-o", path],
+            r = subprocess.run([exe, "report", tmp, "--html", "-o", path, "--force"],
                                capture_output=True, text=True)
         finally:
             os.unlink(tmp)

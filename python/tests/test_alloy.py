@@ -183,8 +183,11 @@ def test_to_html_through_alloy_report(tmp_path):
     with alloy.MemoryProfiler(track_per_thread=True) as prof:
         run_threads(20)
     prof.to_html(tmp_path / "r.html", alloy_command=exe)
+    prof.to_html(tmp_path / "r.html", alloy_command=exe)  # replaces, as a Python write would
     html = (tmp_path / "r.html").read_text()
     assert "<html" in html.lower()
+    assert "producer" in html and "consumer" in html
+    assert not list(tmp_path.glob("*.json"))  # the intermediate profile is removed
 
 
 def test_options_are_checked():

@@ -49,3 +49,23 @@ def test_raw_domain_alone(python, child_env):
     r = subprocess.run([python, "-c", code], env=child_env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == [["raw"], [], ["raw"]]
+
+
+def test_every_block_from_startup_under_the_override_library(python, child_env):
+    lib = child_env.get("ALLOY_OVERRIDE_LIB")
+    if not lib:
+        pytest.skip("ALLOY_OVERRIDE_LIB is not set (ctest sets it)")
+    env = dict(child_env, PYTHONMALLOC="malloc", LD_PRELOAD=lib)
+    code = """if True:
+        import alloy, json, threading
+        with alloy.MemoryProfiler(track_per_thread=True) as prof:
+            t = threading.Thread(target=lambda: [str(i) * 3 for i in range(10000)],
+                                 name="startup-worker")
+            t.start(); t.join()
+        r = prof.report()
+        print(json.dumps({t.thread_name: t.alloc_count for t in r.thread_stats}))
+    """
+    r = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    threads = json.loads(r.stdout)
+    assert threads["startup-worker"] >= 10000  # malloc is alloy's: no use_for_python needed
