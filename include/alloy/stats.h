@@ -56,6 +56,10 @@ ALLOY_API void alloy_stats_reset(void) ALLOY_NOEXCEPT;
 ALLOY_API void alloy_stats_print(FILE *f) ALLOY_NOEXCEPT;
 /* Print the counters as one JSON object (with backend name and version) to f. */
 ALLOY_API void alloy_stats_print_json(FILE *f) ALLOY_NOEXCEPT;
+/* The same JSON object into buf (NUL-terminated, cut to len, as snprintf); returns its full length. */
+ALLOY_API size_t alloy_stats_format_json(char *buf, size_t len) ALLOY_NOEXCEPT;
+/* Write the JSON object to path: created 0644, never through a symlink, an existing file only if overwrite; false with errno on failure. */
+ALLOY_API bool alloy_stats_write_json(const char *path, bool overwrite) ALLOY_NOEXCEPT;
 
 ALLOY_EXTERN_C_END
 

@@ -21,10 +21,13 @@
 #include "layer.h"
 #include "../env.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Owner-only updates are an atomic load + release store (plain moves on x86),
  * so a concurrent reader is race-free without a locked instruction; release
@@ -485,16 +488,44 @@ void alloy_stats_print(FILE *f) {
             s.current_count, s.peak_bytes);
 }
 
-void alloy_stats_print_json(FILE *f) {
+size_t alloy_stats_format_json(char *buf, size_t len) {
     alloy_stats s;
     bool on = alloy_stats_get(&s);
     /* Backend names and versions are fixed ASCII identifiers; nothing to escape. */
-    fprintf(f,
-            "{\"backend\":\"%s\",\"version\":\"%s\",\"counters\":%s,\"alloc_count\":%" PRIu64
-            ",\"free_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
-            ",\"current_bytes\":%" PRIu64 ",\"current_count\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
-            "}\n",
-            alloy_backend_name(), alloy_backend_version(), on ? "true" : "false", s.alloc_count,
-            s.free_count, s.alloc_bytes, s.free_bytes, s.current_bytes, s.current_count,
-            s.peak_bytes);
+    int n = snprintf(
+        buf, len,
+        "{\"backend\":\"%s\",\"version\":\"%s\",\"counters\":%s,\"alloc_count\":%" PRIu64
+        ",\"free_count\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
+        ",\"current_bytes\":%" PRIu64 ",\"current_count\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
+        "}\n",
+        alloy_backend_name(), alloy_backend_version(), on ? "true" : "false", s.alloc_count,
+        s.free_count, s.alloc_bytes, s.free_bytes, s.current_bytes, s.current_count, s.peak_bytes);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+void alloy_stats_print_json(FILE *f) {
+    char line[512];
+    alloy_stats_format_json(line, sizeof line);
+    fputs(line, f);
+}
+
+bool alloy_stats_write_json(const char *path, bool overwrite) {
+    if (path == NULL || *path == '\0') {
+        errno = EINVAL;
+        return false;
+    }
+    char line[512];
+    size_t n = alloy_stats_format_json(line, sizeof line);
+    /* Never through a symlink; an existing file only when asked. */
+    int fd = open(
+        path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL), 0644);
+    if (fd < 0) return false;
+    bool ok = write(fd, line, n) == (ssize_t)n;
+    int err = errno;
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    errno = err;
+    return ok;
 }
