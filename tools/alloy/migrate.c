@@ -598,9 +598,11 @@ static void read_parse_errors(const char *path, const struct strv *files, struct
         /* spatch also parses its own output files; only the sources count. */
         if (strv_has(files, file))
             site_add(sites, file, line, "parse-error",
-                     xprintf("spatch cannot parse the code near '%s'; that function is not "
-                             "migrated: rewrite it by hand or help spatch with a macro file",
-                             around ? around : "?"));
+                     xprintf("spatch cannot parse the code%s%s%s; what it holds is not "
+                             "migrated: migrate it by hand, or define the macro it uses "
+                             "(docs/migrate.md)",
+                             around && *around ? " near '" : " here", around ? around : "",
+                             around && *around ? "'" : ""));
         free(file);
         free(around);
         p = fe;
