@@ -6,6 +6,9 @@
 #include <math.h>
 #include <string.h>
 
+/* Built from tools/alloy/dashboard (embed.cmake): "" when the build had no npm. */
+extern const char cli_asset_uplot_js[], cli_asset_uplot_css[], cli_asset_dashboard_js[];
+
 /* ---- escaping ---------------------------------------------------------------------------- */
 
 /* Text for HTML content and attribute values: & < > " ' escaped, control bytes and invalid
@@ -43,6 +46,37 @@ static void esc(FILE *f, const char *s) {
         }
         p++;
     }
+}
+
+/* A JSON string safe inside <script type=application/json>: < > & as \u escapes, control
+ * bytes escaped, invalid UTF-8 as U+FFFD. */
+static void json_text(FILE *f, const char *s) {
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    fputc('"', f);
+    while (*p) {
+        unsigned c = *p;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", (int)c);
+        else if (c < 0x20 || c == 0x7f || c == '<' || c == '>' || c == '&')
+            fprintf(f, "\\u%04x", c);
+        else if (c < 0x80)
+            fputc((int)c, f);
+        else {
+            size_t len = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+            size_t k = 1;
+            while (len && k < len && (p[k] & 0xC0) == 0x80) k++;
+            if (len == 0 || k < len) {
+                fputs("\\ufffd", f);
+                p++;
+                continue;
+            }
+            fwrite(p, 1, len, f);
+            p += len;
+            continue;
+        }
+        p++;
+    }
+    fputc('"', f);
 }
 
 static void frame_html(FILE *f, const alloy_profile_frame *fr) {
@@ -429,6 +463,56 @@ static void activity_svg(FILE *f, const cli_series *s) {
     fputs("</p>", f);
 }
 
+/* The data of the uPlot charts, as JSON: the timeline (at most ~1300 points, each bin keeping
+ * its highest live figure so the peak survives) and the per-thread allocation rates. */
+static void chart_data(FILE *f, const alloy_profile_report *r, const cli_series *s) {
+    fputs("<script type=\"application/json\" id=\"alloy-data\">{\"timeline\":{", f);
+    size_t step = r->ntimeline / 1300 + 1;
+    for (int k = 0; k < 3; k++) {
+        fprintf(f, "%s\"%s\":[", k ? "]," : "", k == 0 ? "t" : k == 1 ? "live" : "rss");
+        for (size_t i = 0; i < r->ntimeline; i += step) {
+            size_t best = i;
+            for (size_t j = i; j < i + step && j < r->ntimeline; j++)
+                if (r->timeline[j].live_bytes > r->timeline[best].live_bytes) best = j;
+            const alloy_profile_sample *x = &r->timeline[best];
+            if (k == 0)
+                fprintf(f, "%s%.4f", i ? "," : "", x->t);
+            else
+                fprintf(f, "%s%llu", i ? "," : "",
+                        (unsigned long long)(k == 1 ? x->live_bytes : x->rss_bytes));
+        }
+    }
+    fputs("]}", f);
+    if (s != NULL && s->nt >= 2) {
+        fputs(",\"activity\":{\"t\":[", f);
+        for (size_t c = 1; c < s->nt; c++) fprintf(f, "%s%.3f", c > 1 ? "," : "", s->t[c]);
+        fputs("],\"threads\":[", f);
+        bool first = true;
+        for (size_t k = 0; k <= s->nthreads; k++) {
+            size_t kk = k == s->nthreads ? CLI_SERIES_THREADS : k;
+            if (kk == CLI_SERIES_THREADS && s->th[kk].allocs[s->nt - 1] == 0) continue;
+            char label[96];
+            if (kk == CLI_SERIES_THREADS)
+                snprintf(label, sizeof label, "other threads");
+            else
+                snprintf(label, sizeof label, "%llu/%llu %s", (unsigned long long)s->th[kk].pid,
+                         (unsigned long long)s->th[kk].tid, s->th[kk].name);
+            fputs(first ? "{\"name\":" : ",{\"name\":", f);
+            first = false;
+            json_text(f, label);
+            fputs(",\"rate\":[", f);
+            for (size_t c = 1; c < s->nt; c++) {
+                double dt = s->t[c] - s->t[c - 1];
+                uint64_t a = s->th[kk].allocs[c], b = s->th[kk].allocs[c - 1];
+                fprintf(f, "%s%.0f", c > 1 ? "," : "", dt > 0 && a > b ? (double)(a - b) / dt : 0);
+            }
+            fputs("]}", f);
+        }
+        fputs("]}", f);
+    }
+    fputs("}</script>", f);
+}
+
 static const char css[] =
     "body{font:14px system-ui,sans-serif;margin:0;background:#f6f7f9;color:#222}"
     "header{background:#223;color:#fff;padding:12px 20px}header h1{margin:0;font-size:20px}"
@@ -445,12 +529,15 @@ bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs
                          const cli_series *series) {
     const alloy_profile_report *r = &m->r;
     char a[48], b[48];
+    bool js = cli_asset_uplot_js[0] != '\0';
     fputs("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
           "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
-          "style-src 'unsafe-inline'; img-src data:\">"
-          "<title>alloy profile</title><style>",
+          "style-src 'unsafe-inline'; img-src data:",
           f);
+    fputs(js ? "; script-src 'unsafe-inline'\">" : "\">", f);
+    fputs("<title>alloy profile</title><style>", f);
     fputs(css, f);
+    if (js) fputs(cli_asset_uplot_css, f);
     fputs("</style></head><body><header><h1>alloy profile</h1><div>", f);
     for (size_t i = 0; i < n; i++) {
         fprintf(f, "%spid %llu", i ? " · " : "", (unsigned long long)procs[i].r.pid);
@@ -484,7 +571,9 @@ bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs
     fputs("</td></tr></table></section>", f);
 
     fputs("<section id=p-timeline><h2>1. Memory timeline</h2>", f);
+    if (js && r->ntimeline >= 2) fputs("<div id=u-timeline></div><noscript>", f);
     timeline_svg(f, r);
+    if (js && r->ntimeline >= 2) fputs("</noscript>", f);
     fputs("</section><section id=p-sizes><h2>2. Allocation sizes</h2>", f);
     if (series != NULL && series->nt >= 2) {
         fputs("<p class=m>Allocations per size and time (log colour scale), then per bucket "
@@ -501,7 +590,11 @@ bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs
     fputs("<h3>free</h3>", f);
     latency_svg(f, &r->free_latency, "lat-free");
     fputs("</section><section id=p-threads><h2>4. Thread activity</h2>", f);
-    if (series != NULL && series->nt >= 2) activity_svg(f, series);
+    if (series != NULL && series->nt >= 2) {
+        if (js) fputs("<div id=u-activity></div><noscript>", f);
+        activity_svg(f, series);
+        if (js) fputs("</noscript>", f);
+    }
     threads_html(f, r);
     fprintf(f,
             "</section><section id=p-cross><h2>5. Cross-thread frees</h2><p>%.2f%% of frees "
@@ -542,6 +635,15 @@ bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs
         fputs("</div>", f);
     }
     if (na == 0) fputs("<p class=m>No rule fired: nothing stands out.</p>", f);
-    fputs("</section></main></body></html>\n", f);
+    fputs("</section></main>", f);
+    if (js) {
+        chart_data(f, r, series);
+        fputs("<script>", f);
+        fputs(cli_asset_uplot_js, f);
+        fputs("</script><script>", f);
+        fputs(cli_asset_dashboard_js, f);
+        fputs("</script>", f);
+    }
+    fputs("</body></html>\n", f);
     return !ferror(f);
 }
