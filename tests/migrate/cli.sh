@@ -51,10 +51,10 @@ grep -q "$(printf '\033')" "$work/err" && { echo "FAIL: colour with NO_COLOR"; f
 
 # The report is never written through a symbolic link, nor over a file without --force.
 ln -s "$work/target" "$work/link"
-check "report through a symlink" 1 - "$alloy" migrate --report "$work/link" "$work/src/basic.c"
+check "report through a symlink" 1 1 "$alloy" migrate --report "$work/link" "$work/src/basic.c"
 [ -e "$work/target" ] && { echo "FAIL: wrote through the link"; fails=$((fails + 1)); }
 echo keep >"$work/old"
-check "report exists" 1 - "$alloy" migrate --report "$work/old" "$work/src/basic.c"
+check "report exists" 1 1 "$alloy" migrate --report "$work/old" "$work/src/basic.c"
 [ "$(cat "$work/old")" = keep ] || { echo "FAIL: clobbered the report"; fails=$((fails + 1)); }
 check "report --force" 0 - "$alloy" migrate --force --report "$work/old" "$work/src/basic.c"
 grep -q "^# alloy migrate report" "$work/old" || { echo "FAIL: --force report"; fails=$((fails + 1)); }

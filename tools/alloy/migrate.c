@@ -831,7 +831,8 @@ static void macro_sites(struct macros *ms, const struct diffinfo *d, struct site
 
 /* ---- the report and the summary ---------------------------------------------------------- */
 
-static int write_report(const struct opts *o, const struct sites *s) {
+/* Open the report before any work, so that a name in the way fails at once. */
+static int open_report(const struct opts *o) {
     int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (o->force ? O_TRUNC : O_EXCL);
     int fd = open(o->report, flags, 0644);
     if (fd < 0) {
@@ -839,8 +840,11 @@ static int write_report(const struct opts *o, const struct sites *s) {
             cli_error(CMD, "%s exists; --force overwrites it", o->report);
         else
             cli_error(CMD, "cannot write %s: %s", o->report, strerror(errno));
-        return 1;
     }
+    return fd;
+}
+
+static int write_report(const struct opts *o, int fd, const struct sites *s) {
     FILE *f = fdopen(fd, "w");
     if (f == NULL) {
         close(fd);
@@ -1016,6 +1020,12 @@ int cmd_migrate(int argc, char **argv) {
         strv_free(&o.excludes);
         return rc < 0 ? 0 : rc;
     }
+    int report_fd = -1;
+    if (o.report != NULL && (report_fd = open_report(&o)) < 0) {
+        strv_free(&o.paths);
+        strv_free(&o.excludes);
+        return 1;
+    }
     double t0 = now();
     struct run r = {.o = &o, .jobs = o.jobs};
     r.cocci_dir = cocci_dir();
@@ -1088,12 +1098,14 @@ int cmd_migrate(int argc, char **argv) {
         }
         macro_sites(&macros, &diff, &sites);
         if (sites.n > 0) qsort(sites.v, sites.n, sizeof *sites.v, cmp_site);
-        if (o.report != NULL && write_report(&o, &sites) != 0) failed = 1;
+        if (report_fd >= 0 && write_report(&o, report_fd, &sites) != 0) failed = 1;
+        report_fd = -1; /* write_report closed it */
         fflush(stdout);
         summary(o.apply ? stdout : stderr, &o, r.files.n, diff.n, &rw, &sites, now() - t0);
     }
     job_cleanup(jobs, MAX_JOBS);
     if (r.macro_file != NULL) unlink(r.macro_file);
+    if (report_fd >= 0 && failed) close(report_fd);
     rmdir(r.tmp);
 
     free(taint);
