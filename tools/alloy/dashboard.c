@@ -11,71 +11,56 @@ extern const char cli_asset_uplot_js[], cli_asset_uplot_css[], cli_asset_dashboa
 
 /* ---- escaping ---------------------------------------------------------------------------- */
 
-/* Text for HTML content and attribute values: & < > " ' escaped, control bytes and invalid
- * UTF-8 shown as U+FFFD. */
-static void esc(FILE *f, const char *s) {
+/* Copy s to f with every byte markup or JSON could read as syntax escaped, and control bytes
+ * and invalid UTF-8 shown as U+FFFD. html: for HTML content and attribute values (& < > " '
+ * as entities). json: a JSON string body safe inside <script type=application/json> (" and \
+ * escaped, < > & as \u escapes, so no "</script" can appear). */
+static void escape(FILE *f, const char *s, bool json) {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     while (*p) {
         unsigned c = *p;
-        if (c == '&')
-            fputs("&amp;", f);
-        else if (c == '<')
-            fputs("&lt;", f);
-        else if (c == '>')
-            fputs("&gt;", f);
-        else if (c == '"')
-            fputs("&quot;", f);
-        else if (c == '\'')
-            fputs("&#39;", f);
-        else if (c < 0x20 || c == 0x7f)
-            fputs("&#xFFFD;", f);
-        else if (c < 0x80)
-            fputc((int)c, f);
-        else {
-            size_t len = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-            size_t k = 1;
-            while (len && k < len && (p[k] & 0xC0) == 0x80) k++;
-            if (len == 0 || k < len) {
-                fputs("&#xFFFD;", f);
-                p++;
-                continue;
-            }
+        size_t len = c < 0x80                ? 1
+                     : c >= 0xF0 && c < 0xF5 ? 4
+                     : c >= 0xE0 && c < 0xF0 ? 3
+                     : c >= 0xC2 && c < 0xE0 ? 2
+                                             : 0;
+        size_t k = 1;
+        while (k < len && (p[k] & 0xC0) == 0x80) k++;
+        if (len == 0 || k < len || c < 0x20 || c == 0x7f) {
+            fputs(json ? "\\ufffd" : "&#xFFFD;", f);
+            p++;
+            continue;
+        }
+        if (len > 1) {
             fwrite(p, 1, len, f);
             p += len;
             continue;
         }
         p++;
+        if (json && (c == '"' || c == '\\'))
+            fprintf(f, "\\%c", (int)c);
+        else if (json && (c == '<' || c == '>' || c == '&'))
+            fprintf(f, "\\u%04x", c);
+        else if (!json && c == '&')
+            fputs("&amp;", f);
+        else if (!json && c == '<')
+            fputs("&lt;", f);
+        else if (!json && c == '>')
+            fputs("&gt;", f);
+        else if (!json && (c == '"' || c == '\''))
+            fprintf(f, "&#%u;", c);
+        else
+            fputc((int)c, f);
     }
 }
 
-/* A JSON string safe inside <script type=application/json>: < > & as \u escapes, control
- * bytes escaped, invalid UTF-8 as U+FFFD. */
+static void esc(FILE *f, const char *s) {
+    escape(f, s, false);
+}
+
 static void json_text(FILE *f, const char *s) {
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
     fputc('"', f);
-    while (*p) {
-        unsigned c = *p;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", (int)c);
-        else if (c < 0x20 || c == 0x7f || c == '<' || c == '>' || c == '&')
-            fprintf(f, "\\u%04x", c);
-        else if (c < 0x80)
-            fputc((int)c, f);
-        else {
-            size_t len = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-            size_t k = 1;
-            while (len && k < len && (p[k] & 0xC0) == 0x80) k++;
-            if (len == 0 || k < len) {
-                fputs("\\ufffd", f);
-                p++;
-                continue;
-            }
-            fwrite(p, 1, len, f);
-            p += len;
-            continue;
-        }
-        p++;
-    }
+    escape(f, s, true);
     fputc('"', f);
 }
 
