@@ -332,6 +332,74 @@ static PyObject *py_planted_leak(PyObject *self, PyObject *arg) {
     return PyLong_FromVoidPtr(p);
 }
 
+/* Test hook: nthreads pthreads (no thread state, as the raw domain allows) each allocate
+ * and free through PyMem_RawMalloc/Realloc/Free rounds times; half the blocks of each round
+ * are handed to the next thread, which frees them. Returns the failed allocations. */
+#define STRESS_MAX 16
+#define STRESS_BLOCKS 64
+typedef struct stress_arg {
+    unsigned rounds, seed, index, nthreads;
+    void *volatile *mailbox; /* [STRESS_MAX][STRESS_BLOCKS / 2], atomically exchanged */
+    unsigned long failed;
+} stress_arg;
+
+static void *stress_main(void *p) {
+    stress_arg *a = p;
+    void *mine[STRESS_BLOCKS];
+    for (unsigned r = 0; r < a->rounds; r++) {
+        for (unsigned i = 0; i < STRESS_BLOCKS; i++) {
+            a->seed = a->seed * 1103515245u + 12345u;
+            size_t n = 1 + (a->seed >> 16) % 2048;
+            mine[i] = (i & 3) == 0 ? PyMem_RawCalloc(1, n) : PyMem_RawMalloc(n);
+            if (mine[i] != NULL && (i & 7) == 1) {
+                void *q = PyMem_RawRealloc(mine[i], n * 2);
+                if (q != NULL) mine[i] = q;
+            }
+            if (mine[i] == NULL) a->failed++;
+        }
+        /* Blocks the previous thread left in our inbox are freed here (cross-thread); ours
+         * go to the next thread's inbox, and one it has not taken yet comes back to us. */
+        void *volatile *in = &a->mailbox[a->index * (STRESS_BLOCKS / 2)];
+        void *volatile *out = &a->mailbox[((a->index + 1) % a->nthreads) * (STRESS_BLOCKS / 2)];
+        for (unsigned i = 0; i < STRESS_BLOCKS / 2; i++) {
+            PyMem_RawFree(__atomic_exchange_n(&in[i], NULL, __ATOMIC_ACQ_REL));
+            PyMem_RawFree(__atomic_exchange_n(&out[i], mine[i], __ATOMIC_ACQ_REL));
+        }
+        for (unsigned i = STRESS_BLOCKS / 2; i < STRESS_BLOCKS; i++) PyMem_RawFree(mine[i]);
+    }
+    return NULL;
+}
+
+static PyObject *py_raw_stress(PyObject *self, PyObject *args) {
+    (void)self;
+    unsigned nthreads, rounds;
+    if (!PyArg_ParseTuple(args, "II", &nthreads, &rounds)) return NULL;
+    if (nthreads < 1 || nthreads > STRESS_MAX) {
+        PyErr_SetString(PyExc_ValueError, "1 to 16 threads");
+        return NULL;
+    }
+    void *volatile mailbox[STRESS_MAX * (STRESS_BLOCKS / 2)] = {0};
+    stress_arg arg[STRESS_MAX];
+    pthread_t th[STRESS_MAX];
+    unsigned started = 0;
+    unsigned long failed = 0;
+    Py_BEGIN_ALLOW_THREADS for (unsigned i = 0; i < nthreads; i++) {
+        arg[i] = (stress_arg){rounds, 0x9E37u * (i + 1), i, nthreads, mailbox, 0};
+        if (pthread_create(&th[i], NULL, stress_main, &arg[i]) != 0) break;
+        started++;
+    }
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(th[i], NULL);
+        failed += arg[i].failed;
+    }
+    for (unsigned i = 0; i < STRESS_MAX * (STRESS_BLOCKS / 2); i++) PyMem_RawFree(mailbox[i]);
+    Py_END_ALLOW_THREADS if (started != nthreads) {
+        PyErr_SetString(PyExc_RuntimeError, "pthread_create failed");
+        return NULL;
+    }
+    return PyLong_FromUnsignedLong(failed);
+}
+
 /* ---- profiler ---------------------------------------------------------------------------- */
 static PyObject *py_profile_start(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
@@ -692,6 +760,8 @@ static PyMethodDef methods[] = {
     {"owned_blocks", py_owned_blocks, METH_NOARGS, "Blocks the domain hooks handed out, live."},
     {"_alloc", py_alloc, METH_O, "Test hook: alloy_malloc(n), returns the address."},
     {"_free", py_free, METH_O, "Test hook: alloy_free(address)."},
+    {"_raw_stress", py_raw_stress, METH_VARARGS,
+     "Test hook: _raw_stress(threads, rounds): raw-domain churn without the GIL."},
     {"_planted_leak", py_planted_leak, METH_O,
      "Test hook: allocate n bytes in alloy_py_planted_leak and return the address."},
     {NULL, NULL, 0, NULL},

@@ -69,3 +69,28 @@ def test_every_block_from_startup_under_the_override_library(python, child_env):
     assert r.returncode == 0, r.stderr
     threads = json.loads(r.stdout)
     assert threads["startup-worker"] >= 10000  # malloc is alloy's: no use_for_python needed
+
+
+def test_raw_domain_churn_from_threads_without_the_gil(python, child_env):
+    """8 pthreads allocate, reallocate and free through PyMem_Raw* with no thread state, and
+    free each other's blocks: the ownership registry under contention, seen by the profiler."""
+    code = """if True:
+        import alloy, json
+        alloy.use_for_python(("raw",))
+        before = alloy._alloy.owned_blocks()
+        with alloy.MemoryProfiler(track_per_thread=True) as prof:
+            failed = alloy._alloy._raw_stress(8, 300)
+        after = alloy._alloy.owned_blocks()
+        r = prof.report()
+        print(json.dumps([failed, before, after, r.alloc_count, r.cross_thread_free_count,
+                          len(r.thread_stats)]))
+    """
+    r = subprocess.run([python, "-c", code], env=child_env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    failed, before, after, allocs, cross, nthreads = json.loads(r.stdout)
+    assert failed == 0
+    assert abs(after - before) < 64  # every stress block went back (a few of Python's own may not)
+    assert allocs >= 8 * 300 * 64
+    assert cross >= 8 * 32  # the last blocks each thread posted are freed by another thread
+    assert nthreads >= 8
