@@ -537,7 +537,15 @@ bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs
     esc(f, r->backend);
     fputs(" · ", f);
     esc(f, r->mode);
-    fprintf(f, " mode · %.3f s</div></header><main>", r->duration_s);
+    fprintf(f, " mode · %.3f s</div>", r->duration_s);
+    for (size_t i = 0; i < n; i++)
+        if (procs[i].inherited) {
+            fputs("<div>Note: a forked child's figures include its parent's up to the fork, so "
+                  "the merged totals count those twice.</div>",
+                  f);
+            break;
+        }
+    fputs("</header><main>", f);
 
     fputs("<section id=p-summary><h2>Summary</h2><table class=kv>", f);
     fprintf(f, "<tr><td>allocations</td><td>%s (%s requested)</td></tr>",

@@ -543,6 +543,13 @@ void cli_profile_summary(FILE *f, const cli_profile *m, const cli_profile *procs
         fprintf(f, "  %-13s %s in %s blocks at %s\n", "", cli_bytes(a, sizeof a, (double)s->bytes),
                 cli_count(b, sizeof b, s->count), fr);
     }
+    bool inherited = false;
+    for (size_t i = 0; i < np; i++) inherited |= procs[i].inherited;
+    if (inherited)
+        fprintf(f,
+                "  %-13s a forked child's figures include its parent's up to the fork: the "
+                "totals count those twice\n",
+                "note");
     if (np > 1 || (np == 1 && procs[0].path != NULL)) {
         fprintf(f, "  %-13s", "processes");
         for (size_t i = 0; i < np; i++)
