@@ -214,7 +214,10 @@ int cmd_profile(int argc, char **argv) {
             cli_error("profile", "%s: %s", files[k], err);
     }
     if (n == 0) {
-        cli_error("profile", "no profile was written (is '%s' a program that allocates?)", argv[i]);
+        cli_error("profile",
+                  "no profile was written (if '%s' is a wrapper that runs the real program, "
+                  "such as a pyenv shim, add --follow-exec or profile the program itself)",
+                  argv[i]);
         rc = 1;
     } else {
         cli_profile merged;
