@@ -145,6 +145,14 @@ elif case == "big":
     t = time.monotonic()
     r = subprocess.run([alloy, "report", *files, "-o", os.path.join(work, "again.html")])
     check(r.returncode == 0 and time.monotonic() - t < 1.0, "alloy report takes under a second")
+elif case == "follow-exec":
+    cmd = ["sh", "-c", f"exec {victim} pool"]
+    p, files = profile("followed", cmd, "--follow-exec")
+    n = sum(load(f)["alloc_count"] for f in files)
+    check(n >= 200000, f"--follow-exec: the exec'd program is profiled ({n} allocations)")
+    p, files = profile("unfollowed", cmd)
+    n = sum(load(f)["alloc_count"] for f in files)
+    check(n < 200000, f"without it only the shell is ({n} allocations)")
 elif case == "usage":
     for sub in ("profile", "report"):
         p = subprocess.run([alloy, sub, "--help"], capture_output=True, text=True)
