@@ -98,7 +98,8 @@ def _remember(t):
         return
     with _names_lock:
         _names[tid] = t.name
-    _set_comm(tid, t.name)
+    if t is not threading.main_thread():  # the main thread's OS name is the program's (ps, top)
+        _set_comm(tid, t.name)
 
 
 def _thread_hook(frame, event, arg):

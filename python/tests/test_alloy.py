@@ -199,3 +199,18 @@ def test_options_are_checked():
         alloy.use_for_python(("heap",))
     p = alloy.MemoryProfiler(sample_rate=0.5)
     assert p._opts["sample_bytes"] > 0 and p._opts["latency_every"] == 2
+
+
+def test_thread_names_leave_the_main_thread_alone():
+    with open("/proc/self/comm") as f:
+        before = f.read()
+    alloy.name_threads()
+    with open("/proc/self/comm") as f:
+        assert f.read() == before
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(
+        open(f"/proc/self/task/{threading.get_native_id()}/comm").read().strip()),
+        name="a-rather-long-thread-name")
+    t.start()
+    t.join()
+    assert seen == ["a-rather-long-thread-name"[:15]]
