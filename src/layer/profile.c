@@ -140,13 +140,17 @@ static void *realloc_common(void *p, size_t n, size_t align) {
     return q;
 }
 
+/* realloc(NULL, n) is an allocation (the override's realloc passes it on):
+ * there is no old block to look up. */
 static void *pf_realloc(void *p, size_t n) {
     if (!pf_on()) return below.realloc(p, n);
+    if (p == NULL) return pf_malloc(n);
     return realloc_common(p, n, 0);
 }
 
 static void *pf_realloc_aligned(void *p, size_t n, size_t align) {
     if (!pf_on()) return below.realloc_aligned(p, n, align);
+    if (p == NULL) return pf_malloc_aligned(n, align);
     return realloc_common(p, n, align ? align : 1);
 }
 
