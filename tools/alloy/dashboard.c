@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* dashboard.c - the HTML report: one file, inline CSS and SVG drawn here, no script at all, so
- * it opens offline, makes no request and cannot run anything a profile smuggles in. */
+/* dashboard.c - the HTML report: one file with inline CSS, SVG drawn here and, when the build
+ * embedded it, uPlot for the time charts (its data as escaped JSON, names set as text). A CSP
+ * of default-src 'none' keeps it offline; every profile string goes through escape(). */
 #include "dashboard.h"
 
 #include <math.h>

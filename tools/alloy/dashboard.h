@@ -32,7 +32,7 @@ typedef struct cli_series {
 /* Add a column from the processes' current profiles (zeroed *s to start). */
 void cli_series_add(cli_series *s, const cli_profile *procs, size_t n);
 
-/* One HTML file: no script, no network request; every string from the profile escaped.
+/* One HTML file, no network request; every string from the profile escaped.
  * series may be NULL. False on a write error. */
 bool cli_dashboard_write(FILE *f, const cli_profile *merged, const cli_profile *procs, size_t n,
                          const cli_series *series);
