@@ -461,10 +461,6 @@ static int run_pass(struct run *r, const char *pass, const char *sp_file, bool a
         strv_push(&argv, xstrdup("--smpl-spacing")); /* "(char *)alloy_malloc(n)", no added blank */
         strv_push(&argv, xstrdup("--timeout"));
         strv_push(&argv, xstrdup("120"));
-        /* Headers are parsed only for the include paths of compile_commands.json: the rules
-         * need no type from them, and parsing a big common header for every file costs a
-         * quarter of the time. */
-        if (r->incs.n == 0) strv_push(&argv, xstrdup("--no-includes"));
         for (size_t i = 0; i < r->incs.n; i++) {
             strv_push(&argv, xstrdup("-I"));
             strv_push(&argv, xstrdup(r->incs.v[i]));
