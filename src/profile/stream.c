@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,7 +111,7 @@ static void timeline_tick(void) {
         size_t at = tl_n;
         __atomic_store_n(&tl_n, at + 1, __ATOMIC_RELAXED);
         tl[at] = (alloy_profile_sample){(double)(now - tl_start_mono) * 1e-9,
-                                            live > 0 ? (uint64_t)live : 0, alloy__pf_rss(), ar, fr};
+                                        live > 0 ? (uint64_t)live : 0, alloy__pf_rss(), ar, fr};
     }
     pthread_mutex_unlock(&tl_lock);
 }
@@ -227,9 +228,15 @@ static void set_paths(bool child) {
     out_failed = false;
 }
 
+/* A signal handler skips the write when someone holds the lock (it may have
+ * interrupted the holder); the exit destructor waits for it, so the final
+ * figures are never lost to a periodic write in progress. */
 static void write_outputs(bool in_signal) {
     if (!env_mode) return;
-    if (__atomic_exchange_n(&write_lock, 1, __ATOMIC_ACQUIRE) != 0) return;
+    while (__atomic_exchange_n(&write_lock, 1, __ATOMIC_ACQUIRE) != 0) {
+        if (in_signal) return;
+        sched_yield();
+    }
     alloy__pf_self.inside++;
     alloy_profile_report r;
     if (alloy__pf_snapshot(&r, in_signal)) {
