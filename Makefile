@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # alloy - the two commands: `make run` and `make test`. Both install what they
 # need (scripts/deps.sh), configure, build and run.
 JOBS    ?= 2

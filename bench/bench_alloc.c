@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/bench_alloc.c - allocator values against the heap and the backends.
  *
  * Every case runs once per round, cases interleaved, for a number of rounds;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/bench_debug.c - the churn workload under every memory checker, side by side.
  *
  * Runs bench_debug_churn (2 threads, ~1M mixed-size malloc/free, 5 deliberate

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/bench_debug_churn.c - the workload bench_debug runs under each memory checker.
  *
  * Two threads, each doing OPS/2 steps over its own table of SLOTS pointers: a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/bench_debug_churn.h - the churn workload's shape, shared by the workload
  * (bench_debug_churn.c) and the program that checks every tool's leak report
  * against it (bench_debug.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/bench_debug_memory.c - memory the debug allocator costs per live block.
  *
  * For each block size, allocate N blocks through the routed heap, then through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/bench_debug_unwind.c - cost and correctness of each stack unwinder.
  *
  * For each unwinder alloy_debug_backtrace offers (frame pointers, the hybrid

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/bench_smr.c - safe memory reclamation, side by side in one run.
  *
  * Structures: Treiber stack and Michael-Scott queue (50% push, 50% pop,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* examples/request_server.c - allocators as values in a request loop.
  *
  * A toy server handles a batch of text requests. Each request gets an arena:

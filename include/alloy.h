@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy.h - umbrella header: include this to get all of alloy. */
 #ifndef ALLOY_H
 #define ALLOY_H

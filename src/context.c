@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/context.c - per-thread current allocator and temp arena.
  *
  * Both live in initial-exec TLS: reading the current allocator is a load at

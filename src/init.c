@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/init.c - choosing and loading the backend, once per process.
  *
  * alloy__be starts as a bootstrap table whose every slot initializes alloy,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/internal.h - private to liballoy: backend tables, counters, init.
  *
  * Every symbol declared here is hidden; nothing outside liballoy sees it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Test directories of the layers above the routed heap; one line per module.
 add_subdirectory(alloc)
 add_subdirectory(smr)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy/allocator.h - allocators as values.
  *
  * An alloy_allocator is two words, {ctx, vt}: a pointer to the allocator's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy/arena.h - bump allocator over chunks from a parent allocator.
  *
  * Allocation moves a pointer through the current chunk; when it does not fit,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy/common.h - export and attribute macros shared by every alloy header.
  *
  * Nothing here allocates; it only spells attributes once so the other headers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy/context.h - the current allocator and the temp allocator of each thread.
  *
  * Every thread has a current allocator (alloy_heap() until set) for code that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy/debug.h - the debug allocator: leaks, bad frees, overflows and use after free, with stacks.
  *
  * An alloy_debug wraps any parent allocator. Each live block is recorded in a

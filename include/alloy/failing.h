@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy/failing.h - fault injection: an allocator that fails on request.
  *
  * Forwards everything to a parent, but makes chosen allocation attempts

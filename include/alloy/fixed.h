@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy/fixed.h - bump allocator over a caller's buffer.
  *
  * Never touches memory outside the buffer and never calls another allocator:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy/pool.h - fixed-size blocks carved from slabs of a parent allocator.
  *
  * alloy_pool: single-threaded. Released blocks go on a LIFO list and are

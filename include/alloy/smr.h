@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy/smr.h - safe memory reclamation for lock-free structures.
  *
  * A lock-free structure unlinks a node while other threads may still be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloy/tally.h - the stats wrapper: counts what passes through to a parent.
  *
  * Wrap any allocator to learn how it is used: calls of each kind, bytes,

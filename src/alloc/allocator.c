@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/alloc/allocator.c - stubs for unsupported slots, and the heap and the
  * backends as allocator values.
  *

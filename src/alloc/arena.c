@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/alloc/arena.c - the arena's slow paths: chunks, large blocks, marks.
  *
  * Chunks in use form a list from the current one back to the oldest; each

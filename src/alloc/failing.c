@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/alloc/failing.c - fault injection over any parent. */
 #include <alloy/failing.h>
 

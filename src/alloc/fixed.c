@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/alloc/fixed.c - the fixed buffer's out-of-line operations. */
 #include <alloy/fixed.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/alloc/pool.c - the single-threaded pool's slow path and bookkeeping.
  *
  * Blocks are carved from the newest slab only when the free list is empty, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/alloc/shared_pool.c - the thread-safe pool: per-thread caches, slabs
  * owned by the cache that carved them, batched cross-thread frees.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/alloc/tally.c - the stats wrapper.
  *
  * Every counter is updated with a relaxed atomic add so that a tally over a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mimalloc backend: Debian's libmimalloc.so.2, loaded with RTLD_LOCAL.
  *
  * libmimalloc.so also exports malloc, free and friends. Loading it into the

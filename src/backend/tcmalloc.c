@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tcmalloc backend: gperftools' libtcmalloc_minimal.so.4, loaded with RTLD_LOCAL.
  *
  * Like libmimalloc, the library exports malloc itself; the local scope keeps

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/debug/debug_internal.h - private to the debug allocator.
  *
  * Pieces: stack.c (capture, stack depot, module registry), symbols.c (libdw,

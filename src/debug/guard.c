@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/debug/guard.c - guard-page mode: blocks placed against an inaccessible page.
  *
  * A pool of slots is reserved once: [guard][slot 0: k pages][guard][slot 1]...

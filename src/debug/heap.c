@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/debug/heap.c - the debug heap: block records, guard bytes, quarantine, checks.
  *
  * A block from the parent is laid out as

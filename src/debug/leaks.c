@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/debug/leaks.c - leak reports: grouping by site, and the reachability scan at exit.
  *
  * The rule (LSan's): at exit a live block is not a leak if a pointer to it, or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/debug/process.c - ALLOY_DEBUG=1: the routed API (and liballoy-override.so) through one
  * debug heap.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/debug/report.c - one screen per problem on stderr, one JSON line per problem in a file.
  *
  * Text is built in a fixed buffer and written with write(2), so a report

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/debug/stack.c - stack capture, the stack depot and the module registry.
  *
  * Capture: the default on x86-64 is a frame walk with a rule cache. For each

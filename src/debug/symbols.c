@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/debug/symbols.c - return addresses to "function file:line", with elfutils libdw.
  *
  * Resolved only when a report is written, never on the allocation path. Each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/debug/value.c - the debug allocator as an allocator value over any parent. */
 #define _GNU_SOURCE
 #include "debug_internal.h"

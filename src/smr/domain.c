@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/smr/domain.c - domains, per-thread records, thread exit and fork.
  *
  * A thread finds its record through a one-entry TLS cache (alloy__smr_tc,

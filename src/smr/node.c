@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/smr/node.c - cache-line aligned nodes for lock-free structures.
  *
  * A node takes round_up(size (+ 8 under IBR), 64) bytes from the routed heap,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/smr/reclaim.c - retire, amortized reclamation, poll and barrier.
  *
  * EBR (DEBRA-style). An entry is tagged with the epoch read after a fence

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/smr/smr_internal.h - private to src/smr: domains, records, bags.
  *
  * Layout of a domain:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/alloc/alloc_test_util.h - helpers shared by the allocator tests:
  * a seeded generator and block patterns. */
 #ifndef ALLOY_ALLOC_TEST_UTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/alloc/test_alloc_conformance.c - one suite run against every
  * allocator value; ctest runs it once per compiled-in backend.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/alloc/test_alloc_faults.c - fault-injection sweep.
  *
  * A symbol table (hash table with chained entries: entries from a pool, key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/alloc/test_alloc_shared_pool.c - the thread-safe pool across threads:
  * cross-thread frees go home, caches survive their threads, and a stress
  * run with deterministic seeds hands blocks between threads at random. */

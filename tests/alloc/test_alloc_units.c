@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/alloc/test_alloc_units.c - behaviour specific to each allocator:
  * arena chunks, marks and reset modes; fixed-buffer bounds; pool reuse;
  * failing modes; tally counters; backends by name. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/alloc/test_context.c - the per-thread current and temp allocators. */
 #define _GNU_SOURCE
 #include <alloy.h>

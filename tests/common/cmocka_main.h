@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/common/cmocka_main.h - cmocka entry point shared by every test program.
  *
  * ALLOY_TEST_MAIN(tests) defines main(): with an argument it runs only the

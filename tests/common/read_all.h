@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/common/read_all.h - read a child's pipe to its end. */
 #ifndef ALLOY_TEST_READ_ALL_H
 #define ALLOY_TEST_READ_ALL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/common/test_rand.h - the tests' seeded generator (xorshift64*): a fixed
  * seed gives the same sequence on every run and machine. */
 #ifndef ALLOY_TEST_RAND_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Compiled as C11 and as C++ by gcc and clang with -Wall -Wextra -Wpedantic
  * -Werror: the umbrella header (and so every public header) must stay clean. */
 #include <alloy.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/debug/debug_child.h - run a scenario in a child process and keep what it
  * wrote to stderr (the debug allocator's report), for the death and guard tests.
  * Include after cmocka_main.h. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/debug/test_debug_death.c - one death test per error class.
  *
  * Each scenario runs in a forked child with the default handler (abort) and its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/debug/test_debug_guard.c - guard-page mode: out-of-bounds and after-free reads fault.
  *
  * Each read runs in a forked child (it faults on purpose); the report must name

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/debug/test_debug_process.c - the routed API with ALLOY_DEBUG=1 (set by ctest).
  *
  * Run once per backend. The counters must still balance (the debug table

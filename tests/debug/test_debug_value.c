@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/debug/test_debug_value.c - the debug allocator as a value, errors caught in process.
  *
  * A handler that continues records each error, so misuse is checked without a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/fuzz/fuzz_alloc.c - random operation sequences on the arena, the pool
  * and the fixed buffer; every live block keeps a pattern that must survive.
  *

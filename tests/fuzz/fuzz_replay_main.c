@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/fuzz/fuzz_replay_main.c - runs a fuzz target without libFuzzer (gcc
  * builds): on the files named on the command line, or on --random N inputs
  * made from a fixed seed, so every build gets a deterministic short run. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check_symbols.sh <liballoy.so>: what the shared library links to.
 # - No global-dynamic TLS: every thread-local of liballoy is initial-exec, so
 #   the counting layer's hot path never calls __tls_get_addr (about 7 ns per

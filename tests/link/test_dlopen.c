@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/link/test_dlopen.c - liballoy loaded after start-up, as a plugin or a
  * language binding would load it, and unloaded while a thread still runs.
  * This program does not link liballoy; it dlopens ALLOY_LIB_PATH.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/link/test_no_hijack.c - linking alloy (shared or static) leaves the
  * process's malloc family to glibc, whatever backend serves alloy.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linked against liballoy-override: C23 free_sized / free_aligned_sized reach
  * alloy with the block's size, and the counters balance. */
 #include <alloy.h>

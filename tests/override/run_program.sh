@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run_program.sh <liballoy-override.so> <program>: run a real program with
 # every malloc of the process sent to alloy, check its output, and check that
 # alloy really served it (ALLOY_LEAK_CHECK reports the blocks it counted).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Run by bash under LD_PRELOAD=liballoy-override.so: arrays, pipes, subshells.
 words=()
 for i in $(seq 1 2000); do words+=("w$i"); done

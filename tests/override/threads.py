@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Run under LD_PRELOAD=liballoy-override.so: threads, fork, dlopen, sqlite.
 import ctypes
 import os

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check_package.sh <mode> <alloy-source-dir> <alloy-build-dir>
 #   install:      cmake --install to a temp prefix, then find_package consumer
 #   pkgconfig:    cmake --install, then cc $(pkg-config ...) shared and --static

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/smr/test_smr.c - alloy_smr API: sections, retire, poll, barrier,
  * node allocation, thread exit hand-off, fork. Every case runs on both
  * schemes and ends by destroying its domain and checking that the routed

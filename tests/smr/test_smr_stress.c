@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/smr/test_smr_stress.c - the reclamation torture matrix, the stall
  * test and the thread-churn test.
  *

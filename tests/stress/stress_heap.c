@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/stress/stress_heap.c - threads allocating, handing blocks to each
  * other and freeing them, with fixed seeds; afterwards the counters balance.
  *

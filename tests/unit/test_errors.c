@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/test_errors.c - the error handler and the ALLOY_BACKEND fallback. */
 #define _GNU_SOURCE
 #include <alloy.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/unit/test_heap.c - edge cases of the routed API, run once per backend.
  *
  * ctest sets ALLOY_BACKEND for each run; the first check is that the process

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/debug/corpus/corpus.h - one source, two builds.
  *
  * CORPUS_LINKED: the program calls the routed API (alloy_malloc, ...) and is

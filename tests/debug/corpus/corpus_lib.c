@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A library the leaks program dlopens, leaks from, then dlcloses (fixed: frees). */
 #include "corpus.h"
 

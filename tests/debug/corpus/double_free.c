@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Double free: the same block freed twice (fixed: once). */
 #include "corpus.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Free of an interior pointer (fixed: of the block's start). */
 #include "corpus.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Leaks at four sites, exactly 7 blocks and 284 bytes:
  *   leak_three: 3 x 24 bytes   leak_one: 1 x 100 bytes
  *   a thread:   1 x 48 bytes   a dlopen'ed library (dlclosed before exit): 2 x 32 bytes

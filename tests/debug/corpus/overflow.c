@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* 1-byte overflow: a string copied without room for its terminator (fixed: with room). */
 #include "corpus.h"
 #include <string.h>

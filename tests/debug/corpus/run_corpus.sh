@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # run_corpus.sh <program> <expect> [preload-library]
 # Runs one corpus program with ALLOY_DEBUG=1 (under LD_PRELOAD when a library is given) and
 # checks its report: <expect> is "clean" (no alloy debug report, exit 0), "leaks:N:B" (exit 0,

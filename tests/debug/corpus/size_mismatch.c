@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sized free with the wrong size: 40 bytes freed as 48 (fixed: as 40). */
 #include "corpus.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Free of a stack array (fixed: a heap array). */
 #include "corpus.h"
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Underflow write: index -1 written (fixed: index 0). */
 #include "corpus.h"
 

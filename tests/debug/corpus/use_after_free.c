@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Write after free: a node updated after it was released (fixed: before). */
 #include "corpus.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Prints the backend and proves a block round-trips: the package works. */
 #include <alloy.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linked against a liballoy built with ALLOY_OVERRIDE=ON: plain malloc is alloy. */
 #define _GNU_SOURCE
 #include <alloy.h>

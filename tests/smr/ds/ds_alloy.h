@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/smr/ds/ds_alloy.h - the lock-free structures on alloy_smr (either scheme). */
 #ifndef ALLOY_TEST_DS_ALLOY_H
 #define ALLOY_TEST_DS_ALLOY_H

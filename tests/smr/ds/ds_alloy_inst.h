@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/smr/ds/ds_alloy_inst.h - ds_template.h instantiated on alloy_smr (EBR or IBR:
  * the domain decides). Define DS(name) and DS_CTX (a type with an `alloy_smr *d`
  * member) first. No include guard: include once per instantiation. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/smr/ds/ds_template.h - Treiber stack, Michael-Scott queue and
  * Harris-Michael sorted list, written once against a reclamation interface.
  *
