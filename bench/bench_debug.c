@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "bench_debug_churn.h"
 
 #ifndef BENCH_CHURN
@@ -136,67 +137,21 @@ static config configs[] = {
 #define NCONF (sizeof configs / sizeof configs[0])
 
 static char ops_arg[32] = "1000000";
-static char heaptrack_out[320];
+static char *heaptrack_out, *heaptrack_zst;
 
-static bool on_path(const char *prog) {
-    if (strchr(prog, '/') != NULL) return access(prog, X_OK) == 0;
-    const char *path = getenv("PATH");
-    if (path == NULL) return false;
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *dir = strtok(buf, ":"); dir != NULL; dir = strtok(NULL, ":")) {
-        char full[4352];
-        snprintf(full, sizeof full, "%s/%s", dir, prog);
-        if (access(full, X_OK) == 0) return true;
-    }
-    return false;
-}
-
-/* The temporary directory and every file a run may leave in it, built before
- * the first run so that the signal handler only calls unlink and rmdir. */
-static char tmp_dir[256];
-static char tmp_files[NCONF + 2][340];
-static volatile sig_atomic_t tmp_live;
-static volatile pid_t running_child;
-
-static void tmp_remove(void) {
-    if (!tmp_live) return;
-    for (size_t i = 0; i < sizeof tmp_files / sizeof tmp_files[0]; i++) unlink(tmp_files[i]);
-    rmdir(tmp_dir);
-    tmp_live = 0;
-}
-
-static void on_signal(int sig) {
-    pid_t child = running_child;
-    if (child > 0) {
-        kill(child, SIGTERM); /* lets a checker (valgrind) remove its own files */
-        waitpid(child, NULL, 0);
-    }
-    tmp_remove();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
+/* Every file a run may leave: one output per configuration, heaptrack's trace. */
+static char *run_files[NCONF];
 
 static bool tmp_create(void) {
-    const char *base = getenv("TMPDIR");
-    if (base == NULL || *base == 0) base = "/tmp";
-    if ((size_t)snprintf(tmp_dir, sizeof tmp_dir, "%s/bench_debug-XXXXXX", base) >= sizeof tmp_dir)
-        return false;
-    if (mkdtemp(tmp_dir) == NULL) return false;
-    for (size_t k = 0; k < NCONF; k++)
-        snprintf(tmp_files[k], sizeof tmp_files[k], "%s/run-%zu.txt", tmp_dir, k);
-    snprintf(heaptrack_out, sizeof heaptrack_out, "%s/heaptrack", tmp_dir);
-    snprintf(tmp_files[NCONF], sizeof tmp_files[NCONF], "%s", heaptrack_out);
-    snprintf(tmp_files[NCONF + 1], sizeof tmp_files[NCONF + 1], "%s.zst", heaptrack_out);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaddset(&sa.sa_mask, sigs[i]);
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
-    tmp_live = 1;
-    return true;
+    if (!bench_tmp_create("bench_debug")) return false;
+    char name[32];
+    for (size_t k = 0; k < NCONF; k++) {
+        snprintf(name, sizeof name, "run-%zu.txt", k);
+        run_files[k] = bench_tmp_path(name);
+    }
+    heaptrack_out = bench_tmp_path("heaptrack");
+    heaptrack_zst = bench_tmp_path("heaptrack.zst");
+    return heaptrack_zst != NULL;
 }
 
 /* Run one configuration; its stderr+stdout go to out_path. */
@@ -208,30 +163,8 @@ static bool run(config *c, const char *out_path, double *cpu, double *rss_mb) {
     argv[n++] = c->exe;
     argv[n++] = ops_arg;
     argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        for (size_t i = 0; c->env[i] != NULL; i++) putenv((char *)c->env[i]);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    running_child = pid;
-    int status;
-    struct rusage ru;
-    pid_t got;
-    while ((got = wait4(pid, &status, 0, &ru)) < 0 && errno == EINTR) {
-    }
-    running_child = 0;
-    if (got < 0) return false;
-    *cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-    *rss_mb = (double)ru.ru_maxrss / 1024.0;
+    int status = bench_run_child(argv, c->env, out_path, cpu, rss_mb);
+    if (status < 0) return false;
     /* A checker may exit non-zero because it found the leaks (LSan: 23); only a crash fails. */
     return WIFEXITED(status) && WEXITSTATUS(status) != 127;
 }
@@ -329,26 +262,27 @@ int main(int argc, char **argv) {
     }
     for (size_t k = 0; k < NCONF; k++) {
         config *c = &configs[k];
-        c->available = on_path(c->wrap[0] != NULL ? c->wrap[0] : c->exe) && on_path(c->exe);
+        c->available =
+            bench_on_path(c->wrap[0] != NULL ? c->wrap[0] : c->exe) && bench_on_path(c->exe);
         if (!c->available) fprintf(stderr, "bench_debug: %s: not available, skipped\n", c->name);
     }
     for (int r = 0; r < rounds; r++) {
         for (size_t k = 0; k < NCONF; k++) {
             config *c = &configs[k];
             if (!c->available) continue;
-            const char *out = tmp_files[k];
+            char *out = run_files[k];
             if (!run(c, out, &c->cpu[r], &c->rss[r])) {
                 fprintf(stderr, "bench_debug: %s failed (output in %s, kept)\n", c->name, out);
-                tmp_files[k][0] = 0; /* not removed: the directory stays with it */
+                out[0] = 0; /* not removed: the directory stays with it */
                 c->available = false;
                 continue;
             }
             if (r == 0) read_leaks(c, out);
             unlink(out);
-            unlink(tmp_files[NCONF + 1]);
+            unlink(heaptrack_zst);
         }
     }
-    tmp_remove();
+    bench_tmp_remove();
 
     double cpu0 = median(configs[0].cpu, rounds), rss0 = median(configs[0].rss, rounds);
     printf("churn: %d threads, %s malloc/free, %d deliberate leaks (%d bytes); median of %d "

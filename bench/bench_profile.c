@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_child.h"
+
 #ifndef BENCH_CHURN
 #error BENCH_CHURN and BENCH_OVERRIDE are set by CMake
 #endif
@@ -71,65 +73,17 @@ static config configs[] = {
 #define NCONF (sizeof configs / sizeof configs[0])
 
 static char ops_arg[32] = "1000000";
-static char tmp_dir[256], profile_path[320], heaptrack_out[320], heaptrack_zst[330], log_path[320];
-static volatile sig_atomic_t tmp_live;
-static volatile pid_t running_child;
-
-static void tmp_remove(void) {
-    if (!tmp_live) return;
-    unlink(profile_path);
-    unlink(heaptrack_zst);
-    unlink(heaptrack_out);
-    unlink(log_path);
-    rmdir(tmp_dir);
-    tmp_live = 0;
-}
-
-static void on_signal(int sig) {
-    pid_t child = running_child;
-    if (child > 0) {
-        kill(child, SIGTERM);
-        waitpid(child, NULL, 0);
-    }
-    tmp_remove();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
+static char *profile_path, *heaptrack_out, *heaptrack_zst, *log_path;
 
 static bool tmp_create(void) {
-    const char *base = getenv("TMPDIR");
-    if (base == NULL || *base == 0) base = "/tmp";
-    if ((size_t)snprintf(tmp_dir, sizeof tmp_dir, "%s/bench_profile-XXXXXX", base) >=
-        sizeof tmp_dir)
-        return false;
-    if (mkdtemp(tmp_dir) == NULL) return false;
-    snprintf(profile_path, sizeof profile_path, "%s/profile.json", tmp_dir);
+    if (!bench_tmp_create("bench_profile")) return false;
+    profile_path = bench_tmp_path("profile.json");
+    heaptrack_out = bench_tmp_path("heaptrack");
+    heaptrack_zst = bench_tmp_path("heaptrack.zst");
+    log_path = bench_tmp_path("log.txt");
+    if (log_path == NULL) return false;
     snprintf(profile_env, sizeof profile_env, "ALLOY_PROFILE=%s", profile_path);
-    snprintf(heaptrack_out, sizeof heaptrack_out, "%s/heaptrack", tmp_dir);
-    snprintf(heaptrack_zst, sizeof heaptrack_zst, "%s.zst", heaptrack_out);
-    snprintf(log_path, sizeof log_path, "%s/log.txt", tmp_dir);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    for (size_t i = 0; i < 3; i++) sigaddset(&sa.sa_mask, sigs[i]);
-    for (size_t i = 0; i < 3; i++) sigaction(sigs[i], &sa, NULL);
-    tmp_live = 1;
     return true;
-}
-
-static bool on_path(const char *prog) {
-    const char *path = getenv("PATH");
-    if (path == NULL) return false;
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *dir = strtok(buf, ":"); dir != NULL; dir = strtok(NULL, ":")) {
-        char full[4352];
-        snprintf(full, sizeof full, "%s/%s", dir, prog);
-        if (access(full, X_OK) == 0) return true;
-    }
-    return false;
 }
 
 static double file_size(const char *path) {
@@ -147,30 +101,8 @@ static bool run(config *c, double *cpu, double *rss_mb, double *out) {
     argv[n++] = BENCH_CHURN;
     argv[n++] = ops_arg;
     argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        for (size_t i = 0; c->env[i] != NULL; i++) putenv((char *)c->env[i]);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    running_child = pid;
-    int status;
-    struct rusage ru;
-    pid_t got;
-    while ((got = wait4(pid, &status, 0, &ru)) < 0 && errno == EINTR) {
-    }
-    running_child = 0;
-    if (got < 0) return false;
-    *cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-    *rss_mb = (double)ru.ru_maxrss / 1024.0;
+    int status = bench_run_child(argv, c->env, log_path, cpu, rss_mb);
+    if (status < 0) return false;
     *out = c->out == OUT_PROFILE     ? file_size(profile_path)
            : c->out == OUT_HEAPTRACK ? file_size(heaptrack_zst)
                                      : 0.0;
@@ -253,7 +185,7 @@ int main(int argc, char **argv) {
         perror("bench_profile: temporary directory");
         return 1;
     }
-    configs[NCONF - 1].available = on_path("heaptrack");
+    configs[NCONF - 1].available = bench_on_path("heaptrack");
     time_clocks();
     for (int r = 0; r < rounds; r++) {
         for (size_t k = 0; k < NCONF; k++) {
@@ -288,6 +220,6 @@ int main(int argc, char **argv) {
             printf("%.1f |\n", out / 1024.0 / (mallocs / 1e6));
     }
     printf("\ntargets: full <= 3x CPU and <= 1.5x peak RSS of plain; sampled <= 1.05x CPU\n");
-    tmp_remove();
+    bench_tmp_remove();
     return 0;
 }
