@@ -46,9 +46,11 @@ typedef struct alloy_stats {
     uint64_t peak_bytes;    /* high-water mark of current_bytes (sampled, see above) */
 } alloy_stats;
 
-/* Push the counting layer now (see above); exact_peak: fold every change into the peak (chosen when the layer is pushed: ignored if counting is already on). True once counting is on. */
+/* Push the counting layer now (see above); exact_peak: fold every change into the peak (chosen when
+ * the layer is pushed: ignored if counting is already on). True once counting is on. */
 ALLOY_API bool alloy_stats_enable(bool exact_peak) ALLOY_NOEXCEPT;
-/* Fill *out with the sums over all threads, live and exited. False (and *out zeroed) while counting is off. */
+/* Fill *out with the sums over all threads, live and exited. False (and *out zeroed) while counting
+ * is off. */
 ALLOY_API bool alloy_stats_get(alloy_stats *out) ALLOY_NOEXCEPT;
 /* Zero the cumulative counters and restart the peak at the current value. */
 ALLOY_API void alloy_stats_reset(void) ALLOY_NOEXCEPT;
@@ -56,9 +58,11 @@ ALLOY_API void alloy_stats_reset(void) ALLOY_NOEXCEPT;
 ALLOY_API void alloy_stats_print(FILE *f) ALLOY_NOEXCEPT;
 /* Print the counters as one JSON object (with backend name and version) to f. */
 ALLOY_API void alloy_stats_print_json(FILE *f) ALLOY_NOEXCEPT;
-/* The same JSON object into buf (NUL-terminated, cut to len, as snprintf); returns its full length. */
+/* The same JSON object into buf (NUL-terminated, cut to len, as snprintf); returns its full length.
+ */
 ALLOY_API size_t alloy_stats_format_json(char *buf, size_t len) ALLOY_NOEXCEPT;
-/* Write the JSON object to path: created 0644, never through a symlink, an existing file only if overwrite; false with errno on failure. */
+/* Write the JSON object to path: created 0644, never through a symlink, an existing file only if
+ * overwrite; false with errno on failure. */
 ALLOY_API bool alloy_stats_write_json(const char *path, bool overwrite) ALLOY_NOEXCEPT;
 
 ALLOY_EXTERN_C_END

@@ -360,7 +360,6 @@ const alloy__layer alloy__layer_debug = {
     .late_ok = false,
 };
 
-
 alloy_debug *alloy_debug_process(void) {
     alloy__init();
     return H != NULL ? &alloy__dbg_process : NULL;

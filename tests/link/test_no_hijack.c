@@ -51,8 +51,7 @@ static void cxx_operator_new_is_not_taken(void **state) {
     /* _Znwm/_ZdlPv: operator new/delete. This binary links libstdc++
      * (tests/link/CMakeLists.txt), which defines them; jemalloc's library
      * exports them too. They must stay libstdc++'s. */
-    const char *syms[] = {"_Znwm", "_ZdlPv", "_Znam", "_ZdaPv", "_ZnwmSt11align_val_t",
-                          "_ZdlPvm"};
+    const char *syms[] = {"_Znwm", "_ZdlPv", "_Znam", "_ZdaPv", "_ZnwmSt11align_val_t", "_ZdlPvm"};
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         const char *obj = defining_object(syms[i]);
         if (strncmp(obj, "libstdc++", 9) != 0) fail_msg("%s resolves to %s", syms[i], obj);
