@@ -121,4 +121,31 @@ static int bench_run_child(const char *const *argv, const char *const *env, cons
     return status;
 }
 
+/* The options of the churn benchmarks: --quick (1 round of 200000
+ * operations), --rounds N (1..32, default 5), --ops N, --help (what, a
+ * paragraph, after the usage line). Returns -1 to go on, else the exit status
+ * (0 after --help, 2 for a bad option). */
+static int bench_churn_options(int argc, char **argv, int *rounds, char *ops, size_t ops_len,
+                               const char *what) {
+    *rounds = 5;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            *rounds = 1;
+            snprintf(ops, ops_len, "200000");
+        } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+            *rounds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
+            snprintf(ops, ops_len, "%s", argv[++i]);
+        } else {
+            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+            fprintf(help ? stdout : stderr,
+                    "usage: %s [--quick] [--rounds N] [--ops N] [--help]\n%s", argv[0], what);
+            return help ? 0 : 2;
+        }
+    }
+    if (*rounds < 1) *rounds = 1;
+    if (*rounds > 32) *rounds = 32;
+    return -1;
+}
+
 #endif /* ALLOY_BENCH_CHILD_H */

@@ -233,29 +233,14 @@ static double median(double *v, int n) {
 }
 
 int main(int argc, char **argv) {
-    int rounds = 5;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) {
-            rounds = 1;
-            snprintf(ops_arg, sizeof ops_arg, "200000");
-        } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
-            rounds = atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
-            snprintf(ops_arg, sizeof ops_arg, "%s", argv[++i]);
-        } else {
-            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-            fprintf(help ? stdout : stderr,
-                    "usage: %s [--quick] [--rounds N] [--ops N] [--help]\n"
-                    "Runs a malloc/free churn program plain and under alloy's debug mode, ASan,\n"
-                    "LSan, valgrind memcheck and heaptrack, and prints CPU time, peak RSS and the\n"
-                    "leaks each reported (medians of N rounds, default 5; --quick: 1 round of\n"
-                    "200000 operations).\n",
-                    argv[0]);
-            return help ? 0 : 2;
-        }
-    }
-    if (rounds < 1) rounds = 1;
-    if (rounds > 32) rounds = 32;
+    int rounds;
+    int done = bench_churn_options(
+        argc, argv, &rounds, ops_arg, sizeof ops_arg,
+        "Runs a malloc/free churn program plain and under alloy's debug mode, ASan,\n"
+        "LSan, valgrind memcheck and heaptrack, and prints CPU time, peak RSS and the\n"
+        "leaks each reported (medians of N rounds, default 5; --quick: 1 round of\n"
+        "200000 operations).\n");
+    if (done >= 0) return done;
     if (!tmp_create()) {
         perror("bench_debug: temporary directory");
         return 1;
