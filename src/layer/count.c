@@ -431,7 +431,7 @@ static bool count_env(void) {
     static const char *const modes[] = {"0", "1", "exact", NULL};
     int mode = alloy__env_choice("ALLOY_STATS", modes, 0);
     leak_check = alloy__env_flag("ALLOY_LEAK_CHECK", false);
-    if (mode == 2) exact_peak_wanted = true;
+    if (mode == 2) __atomic_store_n(&exact_peak_wanted, true, __ATOMIC_RELAXED);
     return leak_check || mode > 0;
 }
 

@@ -55,8 +55,6 @@ ALLOY_HIDDEN extern const alloy__layer alloy__layer_profile;
  * after it (late_ok layers only; else false with errno EBUSY). Pushing a layer
  * that is already on is a no-op that returns true. */
 ALLOY_HIDDEN bool alloy__layer_push(const alloy__layer *l);
-/* Is l on the stack (pending or live)? */
-ALLOY_HIDDEN bool alloy__layer_on(const alloy__layer *l);
 /* Store every slot of t into the live top table (atomic per slot). */
 ALLOY_HIDDEN void alloy__layer_publish(const alloy__backend *t);
 

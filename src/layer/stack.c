@@ -106,7 +106,7 @@ void alloy__stack_seal(void) {
     pthread_mutex_unlock(&lock);
 }
 
-bool alloy__layer_on(const alloy__layer *l) {
+static bool layer_on(const alloy__layer *l) {
     pthread_mutex_lock(&lock);
     bool on = false;
     for (unsigned i = 0; i < npushed; i++) on |= pushed[i] == l;
@@ -144,7 +144,7 @@ bool alloy_layer_push(alloy_layer layer) {
 bool alloy_layer_active(alloy_layer layer) {
     const alloy__layer *l = by_id(layer);
     alloy__init();
-    return l != NULL && alloy__layer_on(l);
+    return l != NULL && layer_on(l);
 }
 
 size_t alloy_layer_describe(char *buf, size_t len) {
