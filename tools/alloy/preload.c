@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -215,9 +216,30 @@ static void wait_tick(pid_t pid, int pidfd, unsigned tick_ms) {
     nanosleep(&ts, NULL);
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 int cli_child_run(const char *cmd, char *const argv[], char *const envp[], cli_tick_fn tick,
                   void *arg, unsigned tick_ms, pid_t *pid_out) {
-    if (pid_out != NULL) *pid_out = 0;
+    cli_child_opts o = CLI_CHILD_OPTS_INIT;
+    o.tick = tick;
+    o.arg = arg;
+    o.tick_ms = tick_ms;
+    cli_child_end end;
+    int rc = cli_child_spawn(cmd, argv, envp, &o, &end);
+    if (pid_out != NULL) *pid_out = end.pid;
+    return rc;
+}
+
+int cli_child_spawn(const char *cmd, char *const argv[], char *const envp[],
+                    const cli_child_opts *o, cli_child_end *end) {
+    cli_child_end scratch;
+    if (end == NULL) end = &scratch;
+    *end = (cli_child_end){0};
+    cli_tick_fn tick = o->tick;
     struct sigaction ign = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = pass_on}, o_int, o_quit,
                      o_term, o_hup;
     sigemptyset(&ign.sa_mask);
@@ -234,6 +256,10 @@ int cli_child_run(const char *cmd, char *const argv[], char *const envp[], cli_t
     sigaddset(&def, SIGHUP);
     posix_spawnattr_setsigdefault(&at, &def);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (o->out_fd >= 0) posix_spawn_file_actions_adddup2(&fa, o->out_fd, STDOUT_FILENO);
+    if (o->err_fd >= 0) posix_spawn_file_actions_adddup2(&fa, o->err_fd, STDERR_FILENO);
 
     sigaction(SIGINT, &ign, &o_int);
     sigaction(SIGQUIT, &ign, &o_quit);
@@ -241,7 +267,9 @@ int cli_child_run(const char *cmd, char *const argv[], char *const envp[], cli_t
     sigaction(SIGHUP, &fwd, &o_hup);
 
     pid_t pid;
-    int err = posix_spawnp(&pid, argv[0], NULL, &at, argv, envp);
+    double t0 = now_s();
+    int err = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     int rc;
     if (err != 0) {
@@ -249,27 +277,29 @@ int cli_child_run(const char *cmd, char *const argv[], char *const envp[], cli_t
         rc = err == ENOENT ? 127 : 126;
     } else {
         child_pid = pid;
-        if (pid_out != NULL) *pid_out = pid;
+        end->pid = pid;
         int pidfd = -1;
 #ifdef SYS_pidfd_open
         if (tick != NULL) pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 #endif
         int st = 0;
         for (;;) {
-            pid_t w = waitpid(pid, &st, tick != NULL ? WNOHANG : 0);
+            pid_t w = wait4(pid, &st, tick != NULL ? WNOHANG : 0, &end->ru);
             if (w == pid) break;
             if (w < 0 && errno != EINTR) {
                 st = 0;
                 break;
             }
             if (w == 0) {
-                wait_tick(pid, pidfd, tick_ms);
-                tick(arg, false);
+                wait_tick(pid, pidfd, o->tick_ms);
+                tick(o->arg, false);
             }
         }
+        end->wall_s = now_s() - t0;
+        end->wstatus = st;
         if (pidfd >= 0) close(pidfd);
         child_pid = 0;
-        if (tick != NULL) tick(arg, true);
+        if (tick != NULL) tick(o->arg, true);
         if (WIFEXITED(st))
             rc = WEXITSTATUS(st);
         else if (WIFSIGNALED(st))

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /* The override library: $ALLOY_OVERRIDE_LIB if set; the build tree's when this binary runs
@@ -52,6 +53,31 @@ typedef void (*cli_tick_fn)(void *arg, bool ended);
  * stderr, prefixed "alloy CMD:"). *pid_out (may be NULL) gets the child's pid, 0 if none. */
 int cli_child_run(const char *cmd, char *const argv[], char *const envp[], cli_tick_fn tick,
                   void *arg, unsigned tick_ms, pid_t *pid_out);
+
+/* How cli_child_spawn runs the child. CLI_CHILD_OPTS_INIT is cli_child_run's behaviour. */
+typedef struct cli_child_opts {
+    cli_tick_fn tick; /* NULL: block until the child ends */
+    void *arg;
+    unsigned tick_ms;
+    int out_fd, err_fd; /* >= 0: the child's stdout / stderr is a copy of this descriptor;
+                         * -1: this process's */
+} cli_child_opts;
+#define CLI_CHILD_OPTS_INIT                                                                        \
+    { NULL, NULL, 0, -1, -1 }
+
+/* What cli_child_spawn saw of the child's end. */
+typedef struct cli_child_end {
+    pid_t pid;        /* 0 when it could not be started */
+    int wstatus;      /* as from wait(2); 0 when it could not be started */
+    struct rusage ru; /* the child's (and its waited-for descendants') usage, from wait4(2):
+                       * ru_maxrss is its peak RSS in KiB (see docs/bench.md for the floor) */
+    double wall_s;    /* CLOCK_MONOTONIC seconds from just before the spawn to its end */
+} cli_child_end;
+
+/* cli_child_run with descriptors, resource usage and wall time: the same signal handling and
+ * the same return value. end may be NULL. */
+int cli_child_spawn(const char *cmd, char *const argv[], char *const envp[],
+                    const cli_child_opts *o, cli_child_end *end);
 
 /* The backend names this build accepts, separated by spaces. */
 const char *cli_backend_names(void);

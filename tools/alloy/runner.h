@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* runner.h - run a command under backend specs, many times, interleaved, and measure each run.
+ *
+ * Shared by `alloy bench` and `alloy validate`. A backend spec is what the user wrote:
+ *
+ *     NAME        a backend of this build (cli_backend_names(): "mimalloc libc jemalloc ...")
+ *     NAME:PATH   that backend's library loaded from PATH instead of the one the build found,
+ *                 e.g. "mimalloc:/opt/mimalloc-3/lib/libmimalloc.so.3"
+ *
+ * A run's child gets cli_env_alloy() (the override library in LD_PRELOAD, jemalloc's static
+ * TLS room) with ALLOY_BACKEND=<spec as given>, then the spec's extra variables. liballoy
+ * reads ALLOY_BACKEND at start-up; if PATH cannot be loaded it warns on stderr and falls back
+ * to the default backend, so a caller that must know what ran asks the child
+ * (alloy_backend_name(), alloy_backend_version(); `alloy bench` does, see bench.c).
+ *
+ * Each run is measured from outside: wall time (CLOCK_MONOTONIC around spawn and wait), the
+ * child's user and system CPU time and peak RSS (wait4's rusage), and how it ended. Runs are
+ * interleaved round by round (A B A B ...) so that a drift of the machine (another job, the
+ * CPU clock, a warming page cache) lands on every spec alike instead of on the last one.
+ *
+ * Nothing here prints except a spawn failure's one line (cli_child_spawn) and the parse
+ * errors cli_spec_check writes into its buffer.
+ */
+#ifndef ALLOY_TOOLS_RUNNER_H
+#define ALLOY_TOOLS_RUNNER_H
+
+#include "preload.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ---- backend specs ----------------------------------------------------------------------- */
+
+/* Check spec's form: NAME must be a backend of this build, and PATH (when given) a readable
+ * file. False with a one-line reason in err (at least 160 bytes). */
+bool cli_spec_check(const char *spec, char *err, size_t errlen);
+
+/* The backend name of spec (up to the first ':') into name; false if it does not fit. */
+bool cli_spec_name(const char *spec, char *name, size_t n);
+
+/* The library path of spec (after the first ':'), or NULL for the plain NAME form. Points
+ * into spec. */
+const char *cli_spec_path(const char *spec);
+
+/* ---- one run ----------------------------------------------------------------------------- */
+
+/* What the runner runs a command under. */
+typedef struct cli_run_spec {
+    const char *spec;       /* backend spec as given; NULL: the build's default backend */
+    const char *const *env; /* extra "NAME=value" strings for the child, NULL-terminated; or
+                             * NULL. Set after ALLOY_BACKEND, so they may override it. */
+} cli_run_spec;
+
+/* How runs are made (flags, or'ed). */
+enum {
+    CLI_RUN_CAPTURE = 1 << 0, /* keep the child's stdout in cli_run_result.out */
+    CLI_RUN_QUIET = 1 << 1,   /* the child's stdout (unless captured) goes to /dev/null and its
+                               * stderr to a file whose last line lands in err_line; without
+                               * it both are this process's */
+};
+
+/* One measured run. */
+typedef struct cli_run_result {
+    double wall_s;      /* spawn to end, CLOCK_MONOTONIC */
+    double user_s;      /* the child's user CPU time (and its waited-for descendants') */
+    double sys_s;       /* the same, system time */
+    long max_rss_kb;    /* peak resident set of the child or its largest waited-for descendant */
+    int exit_code;      /* its exit status when it exited, else -1 */
+    int signal;         /* the signal that ended it, else 0 */
+    int status;         /* as cli_child_run returns: exit_code, 128+signal, 127 not found,
+                         * 126 cannot run */
+    char *out;          /* CLI_RUN_CAPTURE: its stdout, NUL-terminated (free() it); else NULL */
+    char err_line[256]; /* CLI_RUN_QUIET: the last non-empty line it wrote on stderr, or "" */
+} cli_run_result;
+
+/* True when the run ended with exit status 0. */
+bool cli_run_ok(const cli_run_result *r);
+
+/* One line saying how r ended: "exit status 3", "killed by signal 11 (Segmentation fault)",
+ * "command not found", ... into buf; returns buf. */
+const char *cli_run_describe(const cli_run_result *r, char *buf, size_t n);
+
+/* Build the child's environment for s into e (initialized here; cli_env_free it). False with
+ * errno: ENOENT no override library, ENOMEM. */
+bool cli_run_env(cli_env *e, const cli_run_spec *s);
+
+/* Run argv once under s (cmd names the sub-command in error lines). False only when the run
+ * could not be set up (no override library, out of memory, no temporary file: errno says);
+ * a command that fails, crashes or is not found is a true return with r saying so. */
+bool cli_run_once(const char *cmd, char *const argv[], const cli_run_spec *s, unsigned flags,
+                  cli_run_result *r);
+
+/* Release r->out. */
+void cli_run_result_free(cli_run_result *r);
+
+/* ---- many runs --------------------------------------------------------------------------- */
+
+/* Called before each run: round (0-based) of rounds, spec index. Return false to stop. */
+typedef bool (*cli_run_progress_fn)(void *arg, unsigned round, unsigned rounds, size_t spec);
+
+/* rounds rounds of argv under every spec in order: round 0 runs specs[0], specs[1], ...,
+ * round 1 again, so each spec gets rounds runs interleaved with the others'. results must
+ * hold rounds * nspecs entries; run (round, spec) goes to results[round * nspecs + spec].
+ * Every run is made even when some fail (callers report failed runs, and must not average
+ * them). progress may be NULL. False when a run could not be set up or progress stopped it;
+ * the entries not run are zeroed with status -1. */
+bool cli_run_interleaved(const char *cmd, char *const argv[], const cli_run_spec *specs,
+                         size_t nspecs, unsigned rounds, unsigned flags, cli_run_result *results,
+                         cli_run_progress_fn progress, void *arg);
+
+#endif /* ALLOY_TOOLS_RUNNER_H */
