@@ -2,15 +2,21 @@
 """alloy profile / alloy report on real programs and on tools_victim.
 
 usage: check_profile.py CASE ALLOY VICTIM OUTDIR
-CASE: rule-<name> | hostile | fork | crash | python | sqlite3 | git | usage | chromium
+CASE: rule-<name> | hostile | fork | crash | python | sqlite3 | git | usage | chromium | progress
 """
+import fcntl
 import glob
 import json
 import os
+import pty
+import re
+import select
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 
 case, alloy, victim, outdir = sys.argv[1:5]
 work = tempfile.mkdtemp(prefix="alloy-tools-")
@@ -208,6 +214,60 @@ elif case == "chromium":
                         "file://" + html], capture_output=True, text=True, timeout=120)
     check(os.path.exists(png) and os.path.getsize(png) > 10000, f"screenshot saved: {png}")
     shutil.copy(html, os.path.join(outdir, "dashboard.html"))
+elif case == "progress":
+    # On a terminal: a progress line while the program runs, erased before the summary.
+    stop = os.path.join(work, "stop")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    env = dict(os.environ, TERM="xterm", NO_COLOR="1")
+    prog = subprocess.Popen([alloy, "profile", "-o", os.path.join(work, "tty"), "--json", "--",
+                             victim, "until", stop], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=work, env=env)
+    os.close(slave)
+    seen = b""
+    while True:
+        r, _, _ = select.select([master], [], [], 60)
+        if not r:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: every writer of the terminal is gone
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if b"\x1b[K" in seen and b" allocs" in seen and not os.path.exists(stop):
+            open(stop, "w").close()  # progress seen: let the program end
+    prog.wait(timeout=60)
+    os.close(master)
+    text = seen.decode("utf-8", "replace")
+    lines = re.findall("\r(alloy profile: tools_victim [^\r\x1b]*)\x1b\\[K", text)
+    check(prog.returncode == 0, f"exit 0 ({prog.returncode})")
+    check(len(lines) >= 1, f"progress lines on the terminal ({len(lines)})")
+    check(lines and all(" live " in l and " peak " in l and " allocs " in l and "/s" in l for l in lines),
+          "each names live, peak, allocations and rate")
+    tail = text.rsplit("\r\x1b[K", 1)[-1]
+    check(tail.lstrip().startswith(f"alloy profile: {victim}, 1 process"),
+          f"the summary starts on a clean line ({tail[:60]!r})")
+    check("\x1b[1m" not in text, "NO_COLOR: no colour escapes")
+    # In a pipe: never a carriage return or an escape, however long the run.
+    stop2 = os.path.join(work, "stop2")
+    prog = subprocess.Popen([alloy, "profile", "-o", os.path.join(work, "pipe"), "--json", "--",
+                             victim, "until", stop2], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=work, text=True)
+    # The program's own streamed profile says when it has run past the progress threshold.
+    while prog.poll() is None and not os.path.exists(stop2):
+        for f in glob.glob(os.path.join(work, "pipe.[0-9]*.json")):
+            try:
+                if load(f)["duration_seconds"] > 1.5:
+                    open(stop2, "w").close()
+            except (ValueError, KeyError, OSError):
+                pass  # being rewritten
+        select.select([], [], [], 0.05)
+    out, err = prog.communicate(timeout=60)
+    check(prog.returncode == 0, f"pipe: exit 0 ({prog.returncode})")
+    check("\r" not in err and "\x1b" not in err, "pipe: no carriage return or escape")
+    check(err.startswith(f"alloy profile: {victim}, 1 process"), "pipe: the summary only")
 else:
     print("unknown case " + case)
     sys.exit(2)

@@ -91,7 +91,7 @@ static void *named(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) return 2;
+    if (argc < 2) return 2;
     const char *m = argv[1];
     if (strcmp(m, "pool") == 0)
         same_size(48, 200000);
@@ -149,6 +149,12 @@ int main(int argc, char **argv) {
         /* 15 bytes: the most a thread name holds. */
         pthread_create(&t, NULL, named, "</script><scri");
         pthread_join(t, NULL);
+    } else if (strcmp(m, "until") == 0 && argc > 2) {
+        while (access(argv[2], F_OK) != 0) /* churn until the test creates the file */
+            for (int i = 0; i < 1000; i++) {
+                sink = malloc((size_t)(16 + i));
+                free(sink);
+            }
     } else
         return 2;
     return 0;

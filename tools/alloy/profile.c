@@ -5,6 +5,7 @@
 #include "dashboard.h"
 #include "preload.h"
 #include "profdata.h"
+#include "progress.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -32,6 +33,8 @@ static const char help[] =
     "Each process writes its own profile, PREFIX.<pid>.json, rewritten every 100 ms, so a\n"
     "program that crashes still leaves one; children from fork get their own and are listed\n"
     "at the end. The reports merge them all. Allocation stacks are captured for leak sites.\n"
+    "On a terminal, a run longer than a second shows a progress line on stderr (elapsed time,\n"
+    "live and peak bytes, allocations and their rate), erased before the summary.\n"
     "\n"
     "Exit status: CMD's (128+N if signal N ended it); 1 nothing was profiled or a report\n"
     "could not be written; 2 usage error.\n";
@@ -83,15 +86,37 @@ static void free_family(char **files, size_t n) {
     free(files);
 }
 
-/* While the program runs: read every process's profile and add a column to the series. */
+/* While the program runs: read every process's profile, add a column to the series and, on a
+ * terminal, show how far it is. */
 struct poll_state {
-    const char *prefix;
+    const char *prefix, *cmd;
     cli_series *series;
+    cli_progress progress;
 };
+
+/* The progress line: from the first second on, so short runs print nothing extra. */
+static void show_progress(struct poll_state *ps, const cli_profile *procs, size_t n) {
+    double t = cli_progress_elapsed(&ps->progress);
+    if (t < 1.0) return;
+    uint64_t allocs = 0, live = 0, peak = 0;
+    double rate = 0;
+    for (size_t k = 0; k < n; k++) {
+        allocs += procs[k].r.alloc_count;
+        live += procs[k].r.current_bytes;
+        peak += procs[k].r.peak_bytes;
+        rate += procs[k].r.alloc_rate_avg;
+    }
+    char b1[32], b2[32], b3[32], b4[32];
+    cli_progress_update(
+        &ps->progress, false,
+        "alloy profile: %s  %.1f s  live %s  peak %s  %s allocs (%s/s)  %zu process%s", ps->cmd, t,
+        cli_bytes(b1, sizeof b1, (double)live), cli_bytes(b2, sizeof b2, (double)peak),
+        cli_count(b3, sizeof b3, allocs), cli_count(b4, sizeof b4, (uint64_t)rate), n,
+        n == 1 ? "" : "es");
+}
 
 static void poll_profiles(void *arg, bool ended) {
     struct poll_state *ps = arg;
-    (void)ended;
     char **files;
     size_t nf = find_family(ps->prefix, &files);
     cli_profile *procs = calloc(nf ? nf : 1, sizeof *procs);
@@ -102,6 +127,10 @@ static void poll_profiles(void *arg, bool ended) {
         if (cli_profile_load(&procs[n], files[k], err, sizeof err)) n++;
     }
     if (n == nf && n > 0) cli_series_add(ps->series, procs, n);
+    if (ended)
+        cli_progress_done(&ps->progress);
+    else if (n > 0)
+        show_progress(ps, procs, n);
     for (size_t k = 0; k < n; k++) cli_profile_free(&procs[k]);
     free(procs);
     free_family(files, nf);
@@ -198,7 +227,9 @@ int cmd_profile(int argc, char **argv) {
     fflush(stdout);
     static cli_series series;
     memset(&series, 0, sizeof series);
-    struct poll_state ps = {prefix, &series};
+    const char *base = strrchr(argv[i], '/');
+    struct poll_state ps = {.prefix = prefix, .cmd = base ? base + 1 : argv[i], .series = &series};
+    cli_progress_init(&ps.progress, stderr, 200);
     int child = cli_child_run("profile", argv + i, env.v, poll_profiles, &ps, 100, NULL);
     cli_env_free(&env);
 
