@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define OVERRIDE __attribute__((visibility("default")))
@@ -122,4 +123,24 @@ OVERRIDE void *pvalloc(size_t size) {
 OVERRIDE size_t malloc_usable_size(void *p) {
     if (ALLOY_UNLIKELY(p != NULL && alloy__boot_owns(p))) return alloy__boot_usable(p);
     return alloy_usable_size(p);
+}
+
+/* _exit and _Exit end the process without atexit handlers or destructors: a profile started by
+ * ALLOY_PROFILE is written first (nothing else happens), then the process ends as glibc's would.
+ * glibc's exit() reaches its own _exit directly, not through these. alloy__pf_exit_write
+ * (src/profile/stream.c) is async-signal-safe and does nothing in a vfork child or when
+ * nothing is being profiled. */
+ALLOY_HIDDEN void alloy__pf_exit_write(void);
+
+static _Noreturn void exit_now(int status) {
+    alloy__pf_exit_write();
+    for (;;) syscall(SYS_exit_group, status);
+}
+
+OVERRIDE void _exit(int status) {
+    exit_now(status);
+}
+
+OVERRIDE void _Exit(int status) {
+    exit_now(status);
 }

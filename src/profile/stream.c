@@ -202,6 +202,7 @@ static bool out_written; /* the first write (no clobber) has been done */
 static bool out_failed;
 static unsigned flush_ms = 100;
 static bool env_mode;
+static pid_t out_pid;  /* the process the paths were made for */
 static int write_lock; /* spin: the thread, the destructor and a signal may all write */
 
 static void expand(char *dst, size_t len, const char *pattern, bool child) {
@@ -224,18 +225,27 @@ static void set_paths(bool child) {
     if (path_pattern[0]) expand(out_path, sizeof out_path, path_pattern, child);
     if (prom_dir[0])
         snprintf(prom_path, sizeof prom_path, "%s/alloy_%ld.prom", prom_dir, (long)getpid());
+    out_pid = getpid();
     out_written = false;
     out_failed = false;
 }
 
-/* A signal handler skips the write when someone holds the lock (it may have
- * interrupted the holder); the exit destructor waits for it, so the final
- * figures are never lost to a periodic write in progress. */
-static void write_outputs(bool in_signal) {
+/* How a writer waits for the lock. A signal handler does not (it may have interrupted the
+ * holder); the exit destructor waits as long as it takes, so the final figures are never
+ * lost to a periodic write in progress; _exit waits a bounded time, as it may run in a
+ * signal handler too. */
+enum { WAIT_NOT, WAIT_ALWAYS, WAIT_BOUNDED };
+
+static void write_outputs_waiting(int wait) {
+    bool in_signal = wait != WAIT_ALWAYS;
     if (!env_mode) return;
-    while (__atomic_exchange_n(&write_lock, 1, __ATOMIC_ACQUIRE) != 0) {
-        if (in_signal) return;
-        sched_yield();
+    for (unsigned tries = 0; __atomic_exchange_n(&write_lock, 1, __ATOMIC_ACQUIRE) != 0; tries++) {
+        if (wait == WAIT_NOT || (wait == WAIT_BOUNDED && tries == 1000)) return;
+        struct timespec ts = {0, 1000000L}; /* 1 ms: a periodic write takes a few */
+        if (wait == WAIT_BOUNDED)
+            nanosleep(&ts, NULL);
+        else
+            sched_yield();
     }
     alloy__pf_self.inside++;
     alloy_profile_report r;
@@ -259,6 +269,10 @@ static void write_outputs(bool in_signal) {
     }
     alloy__pf_self.inside--;
     __atomic_store_n(&write_lock, 0, __ATOMIC_RELEASE);
+}
+
+static void write_outputs(bool in_signal) {
+    write_outputs_waiting(in_signal ? WAIT_NOT : WAIT_ALWAYS);
 }
 
 /* ---- the thread ------------------------------------------------------------------------ */
@@ -359,6 +373,14 @@ static void install_fatal(void) {
         sa.sa_flags = SA_RESETHAND | SA_NODEFER;
         sigaction(fatal[i], &sa, NULL);
     }
+}
+
+/* The snapshot is the signal handler's (no symbols: _exit may run in a handler that
+ * interrupted the symbolizer or the backend); the periodic writes before it had them. */
+void alloy__pf_exit_write(void) {
+    if (!env_mode || getpid() != out_pid || !__atomic_load_n(&alloy__pf_running, __ATOMIC_ACQUIRE))
+        return;
+    write_outputs_waiting(WAIT_BOUNDED);
 }
 
 __attribute__((destructor)) static void pf_fini(void) {

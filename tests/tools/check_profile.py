@@ -128,6 +128,28 @@ elif case == "crash":
         r = subprocess.run([alloy, "report", files[0], "-o", os.path.join(work, "c.html")])
         check(r.returncode == 0 and os.path.getsize(os.path.join(work, "c.html")) > 1000,
               "alloy report turns it into HTML")
+elif case == "_exit":
+    # _exit and _Exit skip exit handlers and destructors: the profile is written there too,
+    # at once (these programs end long before the first 100 ms write).
+    for fn, status in (("_exit", 3), ("_Exit", 4)):
+        p, files = profile(fn, [victim, fn], "--json")
+        check(p.returncode == status, f"{fn}: exit status {status} passed on ({p.returncode})")
+        check(len(files) == 1, f"{fn}: the program left a profile ({len(files)})")
+        if files:
+            d = load(files[0])
+            check(d["alloc_count"] >= 1000 and d["current_count"] >= 700,
+                  f"{fn}: its allocations and live blocks are there "
+                  f"({d['alloc_count']}, {d['current_count']})")
+            sites = [s for s in d["leaks"]["sites"] if s["count"] == 700]
+            check(len(sites) == 1, f"{fn}: the 700 live blocks are one leak site")
+    # A vfork child shares its parent's memory: its _exit must not write the parent's file.
+    p, files = profile("vfork", [victim, "vfork"], "--json")
+    check(p.returncode == 5, f"vfork: exit status 5 ({p.returncode})")
+    check(len(files) == 1, f"vfork: one profile, the parent's ({len(files)})")
+    if files:
+        d = load(files[0])
+        check(d["alloc_count"] >= 500 and d["pid"] == int(files[0].split(".")[-2]),
+              f"vfork: the parent's figures under its own pid ({d['alloc_count']})")
 elif case == "python":
     agree("python", ["/usr/bin/python3", "-c",
                      "import threading\n"
@@ -209,6 +231,34 @@ elif case == "chromium":
     check(dom.count("<polyline") >= 2 and dom.count("<rect") > 20, "the charts drew")
     console = [l for l in d.stderr.splitlines() if "CONSOLE" in l]
     check(not console, f"no console message ({console[:2]})")
+    # Every request the page makes, from Chromium's own network log: the report must make
+    # none. The same check on a copy without the CSP and with an image from the network
+    # must see that request (a test of the test). Chromium's own background requests carry
+    # another network isolation key than the page's (file://) and are left out.
+    def page_requests(page):
+        log = os.path.join(work, "net.json")
+        subprocess.run([chromium, *flags, "--log-net-log=" + log, "--dump-dom", "file://" + page],
+                       capture_output=True, text=True, timeout=120)
+        with open(log, encoding="utf-8") as f:
+            text = f.read()
+        try:
+            net = json.loads(text)
+        except ValueError:  # a log cut short lacks its closing brackets
+            net = json.loads(text.rstrip().rstrip(",") + "]}")
+        start = net["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+        return [e["params"]["url"] for e in net["events"] if e["type"] == start
+                and str(e.get("params", {}).get("network_isolation_key", "")).startswith("file:")]
+    check(page_requests(html) == [], "the report made no network request (Chromium net log)")
+    with open(html, encoding="utf-8") as f:
+        page = f.read()
+    csp = page.index("<meta http-equiv='Content-Security-Policy'")
+    page = page[:csp] + page[page.index(">", csp) + 1:]
+    page = page.replace("<body>", "<body><img src=\"http://127.0.0.1:9/x.png\">", 1)
+    bad = os.path.join(work, "bad.html")
+    with open(bad, "w", encoding="utf-8") as f:
+        f.write(page)
+    check("http://127.0.0.1:9/x.png" in page_requests(bad),
+          "the same check sees a request injected into a copy without the CSP")
     png = os.path.join(outdir, "dashboard.png")
     s = subprocess.run([chromium, *flags, "--screenshot=" + png, "--window-size=1400,2200",
                         "file://" + html], capture_output=True, text=True, timeout=120)

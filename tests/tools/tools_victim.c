@@ -149,6 +149,18 @@ int main(int argc, char **argv) {
         /* 15 bytes: the most a thread name holds. */
         pthread_create(&t, NULL, named, "</script><scri");
         pthread_join(t, NULL);
+    } else if (strcmp(m, "_exit") == 0 || strcmp(m, "_Exit") == 0) {
+        same_size(48, 300);
+        for (int i = 0; i < 700; i++) sink = malloc(100); /* live when it ends */
+        if (m[1] == 'e') _exit(3);
+        _Exit(4);
+    } else if (strcmp(m, "vfork") == 0) {
+        same_size(100, 500);
+        pid_t pid = vfork(); /* the child shares our memory: it must not write a profile */
+        if (pid == 0) _exit(0);
+        int st;
+        waitpid(pid, &st, 0);
+        _exit(5);
     } else if (strcmp(m, "until") == 0 && argc > 2) {
         while (access(argv[2], F_OK) != 0) /* churn until the test creates the file */
             for (int i = 0; i < 1000; i++) {
