@@ -59,7 +59,7 @@ static void esc(FILE *f, const char *s) {
     escape(f, s, false);
 }
 
-static void json_text(FILE *f, const char *s) {
+void cli_json_string(FILE *f, const char *s) {
     fputc('"', f);
     escape(f, s, true);
     fputc('"', f);
@@ -485,7 +485,7 @@ static void chart_data(FILE *f, const alloy_profile_report *r, const cli_series 
                          (unsigned long long)s->th[kk].tid, s->th[kk].name);
             fputs(first ? "{\"name\":" : ",{\"name\":", f);
             first = false;
-            json_text(f, label);
+            cli_json_string(f, label);
             fputs(",\"rate\":[", f);
             for (size_t c = 1; c < s->nt; c++) {
                 double dt = s->t[c] - s->t[c - 1];

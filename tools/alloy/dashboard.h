@@ -46,6 +46,10 @@ typedef struct cli_advice {
 /* The rules that fire on r, at most max; returns how many. */
 size_t cli_dashboard_advice(const alloy_profile_report *r, cli_advice *out, size_t max);
 
+/* s as a quoted JSON string: " and \\ escaped, < > & as \\u escapes (safe inside a <script>
+ * element too), control bytes and invalid UTF-8 as U+FFFD. NULL is written as "". */
+void cli_json_string(FILE *f, const char *s);
+
 /* Formats of cli_report_write (report.c). */
 enum { CLI_FMT_NONE, CLI_FMT_HTML, CLI_FMT_JSON, CLI_FMT_CSV, CLI_FMT_PROM, CLI_FMT_TEXT };
 /* Write merged in fmt to out (NULL: stdout), never replacing a file unless force. */
