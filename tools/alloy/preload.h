@@ -67,7 +67,9 @@ typedef struct cli_child_opts {
 
 /* What cli_child_spawn saw of the child's end. */
 typedef struct cli_child_end {
-    pid_t pid;        /* 0 when it could not be started */
+    pid_t pid;        /* 0 when it could not be started; set as soon as the child runs, so a
+                       * tick whose arg points at this struct may read it (validate's soak
+                       * samples /proc/PID/status that way) */
     int wstatus;      /* as from wait(2); 0 when it could not be started */
     struct rusage ru; /* the child's (and its waited-for descendants') usage, from wait4(2):
                        * ru_maxrss is its peak RSS in KiB (see docs/bench.md for the floor) */
