@@ -11,7 +11,51 @@
 #
 # Each figure is (Ir of 2N pairs - Ir of N pairs) / N: start-up cancels.
 # Instruction counts do not drift with the machine's load.
+#
+#   bench/callgrind_pairs.sh --per-op N FUNCTION [NAME=VALUE...] PROGRAM [ARG...]
+#
+# prints one such figure for any program (bench_profile uses it): the
+# instructions executed inside FUNCTION (--toggle-collect, summed over the
+# processes PROGRAM execs) per unit of @N@ in the arguments. The NAME=VALUE
+# pairs are set by env(1) under valgrind, so the wrapper shell does not see
+# them; valgrind's launcher for the program does (it runs with the
+# environment the program is exec'd with).
 set -eu
+
+if [ "${1:-}" = "--per-op" ]; then
+  [ $# -ge 4 ] || { echo "usage: callgrind_pairs.sh --per-op N FUNCTION [NAME=VALUE...] PROGRAM [ARG...]" >&2; exit 2; }
+  n=$2 fn=$3
+  shift 3
+  command -v valgrind >/dev/null || { echo "callgrind_pairs.sh: valgrind not found" >&2; exit 2; }
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  # ir_fn COUNT CMD...: Ir inside fn of one run with @N@ = COUNT, every process summed
+  ir_fn() {
+    c=$1
+    shift
+    i=$#
+    while [ "$i" -gt 0 ]; do
+      a=$1
+      shift
+      set -- "$@" "$(printf '%s' "$a" | sed "s/@N@/$c/g")"
+      i=$((i - 1))
+    done
+    rm -f "$tmp"/cg.*
+    valgrind --tool=callgrind --trace-children=yes --toggle-collect="$fn" \
+      --callgrind-out-file="$tmp/cg.%p" env "$@" >/dev/null 2>"$tmp/err" ||
+      { cat "$tmp/err" >&2; exit 1; }
+    total=0
+    for f in "$tmp"/cg.*; do
+      v=$(sed -n 's/^summary: *//p; s/^totals: *//p' "$f" | head -1 | cut -d' ' -f1)
+      total=$((total + ${v:-0}))
+    done
+    echo "$total"
+  }
+  a=$(ir_fn "$n" "$@")
+  b=$(ir_fn "$((2 * n))" "$@")
+  echo $(((b - a + n / 2) / n))
+  exit 0
+fi
 build=${1:-build}
 n=${2:-100000}
 heap=$build/bench/bench_heap
