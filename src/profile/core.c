@@ -27,6 +27,7 @@
 
 ALLOY_TLS pf_self alloy__pf_self;
 int alloy__pf_running;
+uint32_t alloy__pf_live = PF_STOPPED;
 pf_config alloy__pf_cfg;
 
 static const alloy__backend *below_tab;
@@ -131,9 +132,32 @@ static void slot_zero(pf_slot *s) {
     for (; w < end; w++) __atomic_store_n(w, 0, __ATOMIC_RELAXED);
 }
 
-pf_slot *alloy__pf_slot_slow(void) {
-    pf_self *me = &alloy__pf_self;
-    uint32_t gen = __atomic_load_n(&alloy__pf_cfg.gen, __ATOMIC_ACQUIRE);
+static uint16_t *filter; /* sampled mode: counting filter of recorded addresses */
+static int64_t next_interval(pf_self *me);
+
+/* fork: the child's one thread goes through alloy__pf_enter again, where it
+ * starts the child's profiler thread (stream.c asks for it in its own handler). */
+static void enter_again_in_child(void) {
+    alloy__pf_self.gen = 0;
+}
+static int enter_atfork_done;
+
+/* The slow half of alloy__pf_on: a thread's first call, or its first after a
+ * start, stop, reset or fork. */
+bool alloy__pf_enter(pf_self *me) {
+    if (me->inside != 0) return false;
+    uint32_t live = __atomic_load_n(&alloy__pf_live, __ATOMIC_ACQUIRE);
+    if (live == PF_STOPPED) return false;
+    if (ALLOY_UNLIKELY(__atomic_load_n(&alloy__pf_want_thread, __ATOMIC_RELAXED) != 0 ||
+                       __atomic_load_n(&enter_atfork_done, __ATOMIC_RELAXED) == 0)) {
+        me->inside++;
+        if (__atomic_exchange_n(&enter_atfork_done, 1, __ATOMIC_ACQ_REL) == 0)
+            pthread_atfork(NULL, NULL, enter_again_in_child);
+        alloy__pf_thread_kick();
+        me->inside--;
+        live = __atomic_load_n(&alloy__pf_live, __ATOMIC_ACQUIRE);
+        if (live == PF_STOPPED) return false;
+    }
     pf_slot *s = me->slot;
     if (s == NULL) {
         uint32_t idx = __atomic_fetch_add(&nslots, 1, __ATOMIC_RELAXED);
@@ -143,29 +167,47 @@ pf_slot *alloy__pf_slot_slow(void) {
         } else {
             s->index = idx;
             s->tid = (uint64_t)syscall(SYS_gettid);
-            s->gen = gen;
+            s->gen = live;
             __atomic_store_n(&slots[idx], s, __ATOMIC_RELEASE);
             if (__atomic_load_n(&exit_key_state, __ATOMIC_ACQUIRE) == 2)
                 pthread_setspecific(exit_key, s);
         }
         me->slot = s;
         me->rng = (uint64_t)(uintptr_t)me ^ alloy__pf_now() ^ 0x9e3779b97f4a7c15ull;
-        me->sample_left = 0;
-        me->pending = 0;
-        if (s->gen == gen) return s;
     }
-    if (s->shared) return s; /* reset zeroes the overflow slot itself */
-    slot_zero(s);
+    /* The overflow slot is zeroed by the reset itself. */
+    if (!s->shared && __atomic_load_n(&s->gen, __ATOMIC_RELAXED) != live) {
+        slot_zero(s);
+        __atomic_store_n(&s->gen, live, __ATOMIC_RELEASE);
+    }
+    const alloy_profile_options *o = &alloy__pf_cfg.o;
+    me->shared = s->shared;
     me->pending = 0;
-    __atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
-    return s;
+    me->slack = alloy__pf_cfg.slack;
+    me->lat_left = o->track_latency ? 1u : 0u;
+    me->filter = filter;
+    if (!(o->track_cross_thread || o->detect_leaks)) {
+        me->recs = PF_RECS_NONE;
+        me->sample_left = INT64_MAX;
+    } else if (o->sample_bytes == 0) {
+        me->recs = PF_RECS_ALL;
+        me->sample_left = 0;
+    } else {
+        me->recs = PF_RECS_SAMPLED;
+        me->sample_left = next_interval(me);
+    }
+    me->gen = live;
+    return true;
 }
 
-/* ---- live bytes and the peak ----------------------------------------------------- */
+/* ---- live bytes and the peak -----------------------------------------------------
+ * Each thread adds its net change to `pending` and folds it into live_bytes
+ * when it passes the slack: at every change in full mode (slack 0: the peak
+ * is exact), every 256 KiB in sampled mode. */
 static int64_t live_bytes; /* atomic: folded from threads' pending */
 static int64_t peak_bytes; /* atomic */
 
-static void fold(int64_t delta) {
+void alloy__pf_fold(int64_t delta) {
     int64_t now = __atomic_add_fetch(&live_bytes, delta, __ATOMIC_RELAXED);
     int64_t pk = __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED);
     while (now > pk && !__atomic_compare_exchange_n(&peak_bytes, &pk, now, true, __ATOMIC_RELAXED,
@@ -173,21 +215,9 @@ static void fold(int64_t delta) {
     }
 }
 
-static inline void live_add(int64_t delta) {
-    pf_self *me = &alloy__pf_self;
-    int64_t p = me->pending + delta;
-    int64_t slack = alloy__pf_cfg.slack;
-    if (p > slack || p < -slack || slack == 0) {
-        me->pending = 0;
-        fold(p);
-    } else {
-        me->pending = p;
-    }
-}
-
 /* ---- block records ------------------------------------------------------------ */
 #define SHARDS 256u
-#define FILTER_SLOTS (1u << 15) /* 64 KiB of counters: stays in L2 */
+#define FILTER_SLOTS PF_FILTER_SLOTS
 
 typedef struct pf_rec {
     uintptr_t key;
@@ -202,11 +232,9 @@ typedef struct pf_shard {
 } __attribute__((aligned(ALLOY_CACHE_LINE))) pf_shard;
 
 static pf_shard shards[SHARDS];
-static uint16_t *filter; /* sampled mode: counting filter of recorded addresses */
 
 static inline uint64_t key_hash(uintptr_t p) {
-    uint64_t h = (uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 31);
+    return alloy__pf_addr_hash(p);
 }
 
 /* The shard of a block: by its 1 MiB region, so that a thread whose backend gives it memory of
@@ -360,13 +388,11 @@ static double exp_neg(double x) {
     return s;
 }
 
-static inline bool sample_this(size_t usable) {
-    pf_self *me = &alloy__pf_self;
-    me->sample_left -= (int64_t)usable;
-    if (ALLOY_LIKELY(me->sample_left > 0)) return false;
+/* Bytes to the next sampled block: exponential with mean sample_bytes, so
+ * that a block of size s is recorded with probability 1 - exp(-s / mean). */
+static int64_t next_interval(pf_self *me) {
     double u = ((double)(rng_next(&me->rng) >> 11) + 1.0) / 9007199254740993.0;
-    me->sample_left = (int64_t)(neg_log(u) * (double)alloy__pf_cfg.o.sample_bytes) + 1;
-    return true;
+    return (int64_t)(neg_log(u) * (double)alloy__pf_cfg.o.sample_bytes) + 1;
 }
 
 /* Blocks one sampled block of this size stands for. */
@@ -378,15 +404,12 @@ static double sample_weight(uint64_t size) {
 }
 
 /* ---- hooks -------------------------------------------------------------------------- */
-static inline void count_size(pf_slot *s, size_t req) {
+void alloy__pf_big_size(pf_slot *s, size_t req) {
     unsigned b = alloy__pf_bucket(req, PF_SIZE_SUB, PF_SIZE_BUCKETS);
+    PF_ADD(s, alloc_bytes, req);
     PF_ADD(s, size_hist[b], 1);
     PF_ADD(s, size_bytes[b], req);
-    if (req < PF_SMALL_SIZES) {
-        PF_ADD(s, small[req], 1);
-        return;
-    }
-    /* Larger sizes: a small per-thread open-addressed table; full means dropped. */
+    /* A small per-thread open-addressed table of sizes; full means dropped. */
     uint32_t j = (uint32_t)(key_hash(req) & (PF_BIG_SIZES - 1u));
     for (unsigned n = 0; n < 8; n++, j = (j + 1u) & (PF_BIG_SIZES - 1u)) {
         uint64_t k = __atomic_load_n(&s->big[j].size, __ATOMIC_RELAXED);
@@ -403,37 +426,31 @@ static inline void count_size(pf_slot *s, size_t req) {
     PF_ADD(s, big_dropped, 1);
 }
 
-void alloy__pf_on_alloc(void *p, size_t req, size_t usable, uint64_t t0, uint64_t t1,
-                        const void *frame) {
-    pf_slot *s = alloy__pf_slot();
-    PF_ADD(s, alloc_count, 1);
-    PF_ADD(s, alloc_bytes, req);
-    PF_ADD(s, alloc_usable, usable);
-    if (alloy__pf_cfg.o.track_sizes) count_size(s, req);
-    if (t1 != 0) {
-        uint64_t d = t1 - t0;
-        PF_ADD(s, lat_alloc[alloy__pf_bucket(d, PF_LAT_SUB, PF_LAT_BUCKETS)], 1);
-        PF_ADD(s, lat_alloc_sum, d);
-        if (d > __atomic_load_n(&s->lat_alloc_max, __ATOMIC_RELAXED))
-            __atomic_store_n(&s->lat_alloc_max, d, __ATOMIC_RELAXED);
-    }
-    live_add((int64_t)usable);
+void alloy__pf_record(pf_self *me, void *p, size_t req, const void *frame) {
     const alloy_profile_options *o = &alloy__pf_cfg.o;
-    if (!(o->track_cross_thread || o->detect_leaks)) return;
-    if (o->sample_bytes != 0 && !sample_this(usable)) return;
+    switch (me->recs) {
+    case PF_RECS_NONE:
+        me->sample_left = INT64_MAX;
+        return;
+    case PF_RECS_ALL:
+        me->sample_left = 0;
+        break;
+    default:
+        me->sample_left = next_interval(me);
+        break;
+    }
     uint32_t stack = 0;
     if (o->capture_stacks) {
-        alloy__pf_self.inside++;
+        me->inside++;
         stack = alloy__dbg_stack(o->stack_depth, unwinder, frame);
-        alloy__pf_self.inside--;
+        me->inside--;
     }
-    rec_put((uintptr_t)p, req, s->index, stack);
+    rec_put((uintptr_t)p, req, me->slot->index, stack);
 }
 
-pf_taken alloy__pf_take(const void *p) {
+pf_taken alloy__pf_take(pf_self *me, const void *p) {
     pf_taken t = {0};
-    const alloy_profile_options *o = &alloy__pf_cfg.o;
-    if (!(o->track_cross_thread || o->detect_leaks)) return t;
+    if (me->recs == PF_RECS_NONE) return t;
     pf_rec r;
     if (rec_take((uintptr_t)p, &r)) {
         t.found = true;
@@ -449,14 +466,9 @@ void alloy__pf_put_back(const void *p, pf_taken t) {
     if (t.found) rec_put((uintptr_t)p, t.size, t.owner, t.stack);
 }
 
-static inline bool have_records_for_all(void) {
-    const alloy_profile_options *o = &alloy__pf_cfg.o;
-    return o->sample_bytes == 0 && (o->track_cross_thread || o->detect_leaks);
-}
-
-void alloy__pf_count_free(const pf_taken *t, size_t usable, size_t req_hint) {
-    pf_slot *s = alloy__pf_slot();
-    if (!t->found && have_records_for_all()) {
+void alloy__pf_count_free(pf_self *me, const pf_taken *t, size_t usable, size_t req_hint) {
+    pf_slot *s = me->slot;
+    if (!t->found && me->recs == PF_RECS_ALL) {
         /* Allocated before the profiler started (or before a reset). */
         PF_ADD(s, unknown_free_count, 1);
         PF_ADD(s, unknown_free_bytes, usable);
@@ -465,49 +477,39 @@ void alloy__pf_count_free(const pf_taken *t, size_t usable, size_t req_hint) {
     PF_ADD(s, free_count, 1);
     PF_ADD(s, free_usable, usable);
     PF_ADD(s, free_bytes, t->found ? t->size : req_hint);
-    live_add(-(int64_t)usable);
+    alloy__pf_live_add(me, -(int64_t)usable);
     if (t->found && t->owner != s->index && alloy__pf_cfg.o.track_cross_thread) {
         uint64_t w = 1;
-        if (alloy__pf_cfg.o.sample_bytes != 0) w = (uint64_t)(sample_weight(t->size) + 0.5);
+        if (me->recs == PF_RECS_SAMPLED) w = (uint64_t)(sample_weight(t->size) + 0.5);
         PF_ADD(s, xfree[t->owner < PF_MAX_THREADS ? t->owner : PF_MAX_THREADS - 1], w);
     }
 }
 
-void alloy__pf_on_free(const void *p, size_t usable, size_t req_hint) {
-    pf_taken t = alloy__pf_take(p);
-    alloy__pf_count_free(&t, usable, req_hint);
+void alloy__pf_unrecord(pf_self *me, const void *p, size_t usable, size_t req_hint) {
+    pf_taken t = alloy__pf_take(me, p);
+    alloy__pf_count_free(me, &t, usable, req_hint);
 }
 
-void alloy__pf_free_time(uint64_t t0, uint64_t t1) {
-    pf_slot *s = alloy__pf_slot();
-    uint64_t d = t1 - t0;
-    PF_ADD(s, lat_free[alloy__pf_bucket(d, PF_LAT_SUB, PF_LAT_BUCKETS)], 1);
-    PF_ADD(s, lat_free_sum, d);
-    if (d > __atomic_load_n(&s->lat_free_max, __ATOMIC_RELAXED))
-        __atomic_store_n(&s->lat_free_max, d, __ATOMIC_RELAXED);
+void alloy__pf_on_failed(pf_self *me) {
+    PF_ADD(me->slot, failed_count, 1);
 }
 
-void alloy__pf_on_failed(uint64_t t0, uint64_t t1) {
-    (void)t0, (void)t1;
-    pf_slot *s = alloy__pf_slot();
-    PF_ADD(s, failed_count, 1);
-}
-
-void alloy__pf_count_realloc(void) {
-    pf_slot *s = alloy__pf_slot();
-    PF_ADD(s, realloc_count, 1);
+void alloy__pf_count_realloc(pf_self *me) {
+    PF_ADD(me->slot, realloc_count, 1);
 }
 
 /* ---- start / stop / reset ----------------------------------------------------------- */
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void reset_all(void) {
-    __atomic_add_fetch(&alloy__pf_cfg.gen, 1, __ATOMIC_ACQ_REL);
+    /* Even, never 0 (a thread not set up) nor PF_STOPPED. */
+    __atomic_add_fetch(&alloy__pf_cfg.gen, 2, __ATOMIC_ACQ_REL);
     if (overflow != NULL) slot_zero(overflow);
     recs_clear();
     __atomic_store_n(&live_bytes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&peak_bytes, 0, __ATOMIC_RELAXED);
-    alloy__pf_self.pending = 0;
+    if (__atomic_load_n(&alloy__pf_running, __ATOMIC_RELAXED))
+        __atomic_store_n(&alloy__pf_live, alloy__pf_cfg.gen, __ATOMIC_RELEASE);
     start_wall = alloy__pf_wall();
     start_mono = alloy__pf_mono_ns();
     alloy__pf_timeline_reset();
@@ -559,6 +561,7 @@ bool alloy__pf_begin(const alloy_profile_options *o) {
     if (alloy__pf_cfg.o.timeline_ms != 0)
         __atomic_store_n(&alloy__pf_want_thread, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&alloy__pf_running, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&alloy__pf_live, alloy__pf_cfg.gen, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -581,6 +584,7 @@ bool alloy_profile_start(const alloy_profile_options *o) {
 
 void alloy_profile_stop(void) {
     pthread_mutex_lock(&ctl_lock);
+    __atomic_store_n(&alloy__pf_live, PF_STOPPED, __ATOMIC_RELEASE);
     __atomic_store_n(&alloy__pf_running, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&ctl_lock);
     alloy__pf_thread_stop();
@@ -776,6 +780,16 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
         used[nt] = s;
         nt++;
     }
+    /* Requested sizes below PF_SMALL_SIZES were counted only in small[]: their bytes and
+     * histogram buckets come from there. */
+    for (unsigned z = 0; z < PF_SMALL_SIZES; z++) {
+        uint64_t c = sum->small[z];
+        if (c == 0) continue;
+        unsigned b = alloy__pf_bucket(z, PF_SIZE_SUB, PF_SIZE_BUCKETS);
+        sum->alloc_bytes += c * z;
+        sum->size_hist[b] += c;
+        sum->size_bytes[b] += c * z;
+    }
     /* The cross-thread matrix, by row of the report. */
     uint64_t *mx = arena_get(&a, (nt ? nt * nt : 1) * sizeof(uint64_t));
     uint64_t xtotal = 0;
@@ -838,7 +852,7 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
                                                 sum->size_hist[b], sum->size_bytes[b]};
     }
     r->size_buckets = sb;
-    r->nsize_buckets = nsb;
+    r->nsize_buckets = alloy__pf_cfg.o.track_sizes ? nsb : 0;
     /* Top sizes: exact small sizes plus every thread's big table, merged. */
     size_t ncand = 0;
     alloy_profile_size_count *cand =
@@ -877,6 +891,7 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
     }
     r->top_sizes = cand;
     r->ntop_sizes = ncand < alloy__pf_cfg.o.top_sizes ? ncand : alloy__pf_cfg.o.top_sizes;
+    if (!alloy__pf_cfg.o.track_sizes) r->ntop_sizes = 0;
     r->threads = th;
     r->nthreads = alloy__pf_cfg.o.track_per_thread ? nt : 0; /* totals above count them all */
     r->cross_matrix = mx;

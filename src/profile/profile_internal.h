@@ -69,7 +69,13 @@ ALLOY_HIDDEN double alloy__pf_wall(void);
 /* ---- per-thread slots (core.c) ---------------------------------------------
  * Counters are written by their owner only (load + store: plain moves on
  * x86) and summed by readers. A slot whose gen differs from the global one
- * was reset: its owner zeroes it on its next call, readers skip it. */
+ * was reset: its owner zeroes it on its next call, readers skip it.
+ *
+ * What one allocation writes: small[req] (requested sizes below
+ * PF_SMALL_SIZES), alloc_count and alloc_usable. The requested bytes and the
+ * size histogram of those sizes are derived from small[] when a report is
+ * made; alloc_bytes, size_hist and size_bytes are added to per call only for
+ * larger sizes (alloy__pf_big_size). */
 typedef struct pf_big {
     uint64_t size, count;
 } pf_big;
@@ -94,19 +100,35 @@ typedef struct pf_slot {
     uint64_t xfree[PF_MAX_THREADS]; /* [allocating thread's index]: blocks this thread freed */
 } pf_slot;
 
-/* Per-thread, in TLS: the slot and the sampling state. */
+/* Which blocks get a record (pf_self.recs). */
+enum { PF_RECS_NONE, PF_RECS_ALL, PF_RECS_SAMPLED };
+
+/* Per-thread, in one initial-exec TLS line: everything the layer's fast path
+ * reads, so that a call touches this line, its slot and nothing shared. The
+ * fields past `inside` are a per-thread copy of the configuration, made by
+ * alloy__pf_enter when gen falls behind alloy__pf_live. */
 typedef struct pf_self {
+    uint32_t gen; /* the alloy__pf_live value this thread is set up for (0: none) */
+    int inside;   /* > 0: the call comes from the profiler's own code */
     pf_slot *slot;
-    int inside;
-    uint32_t lat_left;   /* calls until the next timed one */
-    int64_t sample_left; /* bytes until the next sampled block */
+    int64_t pending;        /* net usable bytes not yet folded into the shared total */
+    int64_t slack;          /* fold when |pending| passes it (0: every change, exact peak) */
+    int64_t sample_left;    /* bytes until the next recorded block (PF_RECS_ALL: <= 0 always) */
+    uint32_t lat_left;      /* calls until the next timed one */
+    uint8_t recs;           /* PF_RECS_* */
+    bool shared;            /* slot is the overflow slot: the atomic variants */
+    const uint16_t *filter; /* PF_RECS_SAMPLED: counting filter of recorded addresses */
     uint64_t rng;
-    int64_t pending; /* net usable bytes not yet folded into the shared total */
-} pf_self;
+} __attribute__((aligned(64))) pf_self;
 ALLOY_HIDDEN extern ALLOY_TLS pf_self alloy__pf_self;
 
-/* The running flag the layer loads on every call (relaxed). */
+/* The running flag stream.c reads (acquire); the layer reads alloy__pf_live. */
 ALLOY_HIDDEN extern int alloy__pf_running;
+/* The generation in force while the profiler runs (even, >= 2); PF_STOPPED
+ * (odd) while it does not. A thread whose pf_self.gen equals it, outside the
+ * profiler's own code, takes the fast path. */
+#define PF_STOPPED 1u
+ALLOY_HIDDEN extern uint32_t alloy__pf_live;
 
 typedef struct pf_config {
     alloy_profile_options o;
@@ -115,33 +137,40 @@ typedef struct pf_config {
 } pf_config;
 ALLOY_HIDDEN extern pf_config alloy__pf_cfg;
 
-ALLOY_HIDDEN pf_slot *alloy__pf_slot_slow(void);
-static inline pf_slot *alloy__pf_slot(void) {
-    pf_slot *s = alloy__pf_self.slot;
-    if (ALLOY_LIKELY(s != NULL && s->gen == __atomic_load_n(&alloy__pf_cfg.gen, __ATOMIC_RELAXED)))
-        return s;
-    return alloy__pf_slot_slow();
+/* Should this call be profiled? The fast test, then alloy__pf_enter: sets the
+ * thread up for the current generation (zeroing its slot after a reset);
+ * false when the profiler is stopped or the call comes from its own code. */
+ALLOY_HIDDEN bool alloy__pf_enter(pf_self *me);
+static inline bool alloy__pf_on(pf_self *me) {
+    if (ALLOY_LIKELY(__atomic_load_n(&alloy__pf_live, __ATOMIC_RELAXED) == me->gen &&
+                     me->inside == 0))
+        return true;
+    return alloy__pf_enter(me);
 }
 
-/* Owner add; the shared overflow slot adds atomically. */
-#define PF_ADD(s, field, n)                                                                        \
+/* Owner add (plain load and store); sh: the shared overflow slot, atomic add. */
+#define PF_ADDS(sh, s, field, n)                                                                   \
     do {                                                                                           \
-        if (ALLOY_UNLIKELY((s)->shared))                                                           \
+        if (sh)                                                                                    \
             __atomic_fetch_add(&(s)->field, (n), __ATOMIC_RELAXED);                                \
         else                                                                                       \
             __atomic_store_n(&(s)->field, __atomic_load_n(&(s)->field, __ATOMIC_RELAXED) + (n),    \
                              __ATOMIC_RELAXED);                                                    \
     } while (0)
+#define PF_ADD(s, field, n) PF_ADDS((s)->shared, s, field, n)
 
-/* ---- the hooks the layer calls (core.c) ------------------------------------
- * t0/t1: alloy__pf_now() around the call below, or 0/0 when not timed. */
-ALLOY_HIDDEN void alloy__pf_on_alloc(void *p, size_t req, size_t usable, uint64_t t0, uint64_t t1,
-                                     const void *frame);
-/* Before the block is freed: forget its record; usable: its usable size.
- * req_hint: the size a sized free passed (0: unknown). */
-ALLOY_HIDDEN void alloy__pf_on_free(const void *p, size_t usable, size_t req_hint);
-ALLOY_HIDDEN void alloy__pf_free_time(uint64_t t0, uint64_t t1);
-ALLOY_HIDDEN void alloy__pf_on_failed(uint64_t t0, uint64_t t1);
+/* ---- the hooks the layer calls (core.c, and inline below) -------------------
+ * t0/t1: alloy__pf_now() around the call below (timed calls only). */
+/* Sizes >= PF_SMALL_SIZES: histogram, bytes and the per-thread table of sizes. */
+ALLOY_HIDDEN void alloy__pf_big_size(pf_slot *s, size_t req);
+/* Fold a thread's pending bytes into the shared total and the peak. */
+ALLOY_HIDDEN void alloy__pf_fold(int64_t delta);
+/* A block whose bytes crossed the sampling point (every block in full mode):
+ * draw the next point, capture the stack, record it. */
+ALLOY_HIDDEN void alloy__pf_record(pf_self *me, void *p, size_t req, const void *frame);
+/* Before a block that may have a record is freed: take the record out and count the free. */
+ALLOY_HIDDEN void alloy__pf_unrecord(pf_self *me, const void *p, size_t usable, size_t req_hint);
+ALLOY_HIDDEN void alloy__pf_on_failed(pf_self *me);
 /* realloc: the old block's record, taken out before the call (0 if none). */
 typedef struct pf_taken {
     bool found;
@@ -149,21 +178,89 @@ typedef struct pf_taken {
     uint32_t owner, stack;
     uint64_t key;
 } pf_taken;
-ALLOY_HIDDEN pf_taken alloy__pf_take(const void *p);
+ALLOY_HIDDEN pf_taken alloy__pf_take(pf_self *me, const void *p);
 ALLOY_HIDDEN void alloy__pf_put_back(const void *p, pf_taken t);
-ALLOY_HIDDEN void alloy__pf_count_free(const pf_taken *t, size_t usable, size_t req_hint);
-ALLOY_HIDDEN void alloy__pf_count_realloc(void);
-/* Should this call be timed? (1 in latency_every) */
-static inline bool alloy__pf_timed(void) {
-    if (!alloy__pf_cfg.o.track_latency) return false;
-    if (ALLOY_LIKELY(alloy__pf_cfg.o.latency_every <= 1)) return true;
-    pf_self *me = &alloy__pf_self;
-    if (me->lat_left > 1) {
-        me->lat_left--;
-        return false;
+ALLOY_HIDDEN void alloy__pf_count_free(pf_self *me, const pf_taken *t, size_t usable,
+                                       size_t req_hint);
+ALLOY_HIDDEN void alloy__pf_count_realloc(pf_self *me);
+
+static inline uint64_t alloy__pf_addr_hash(uintptr_t p) {
+    uint64_t h = (uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 31);
+}
+#define PF_FILTER_SLOTS (1u << 15) /* 64 KiB of counters: stays in L2 */
+
+/* Net change of the thread's live bytes; folded when it passes the slack. */
+static inline void alloy__pf_live_add(pf_self *me, int64_t delta) {
+    int64_t p = me->pending + delta;
+    uint64_t s = (uint64_t)me->slack;
+    if (ALLOY_LIKELY((uint64_t)(p + me->slack) <= 2u * s)) {
+        me->pending = p;
+        return;
     }
+    me->pending = 0;
+    alloy__pf_fold(p);
+}
+
+static inline void alloy__pf_lat_add(bool sh, pf_slot *s, bool is_alloc, uint64_t d) {
+    unsigned b = alloy__pf_bucket(d, PF_LAT_SUB, PF_LAT_BUCKETS);
+    if (is_alloc) {
+        PF_ADDS(sh, s, lat_alloc[b], 1);
+        PF_ADDS(sh, s, lat_alloc_sum, d);
+        if (d > __atomic_load_n(&s->lat_alloc_max, __ATOMIC_RELAXED))
+            __atomic_store_n(&s->lat_alloc_max, d, __ATOMIC_RELAXED);
+    } else {
+        PF_ADDS(sh, s, lat_free[b], 1);
+        PF_ADDS(sh, s, lat_free_sum, d);
+        if (d > __atomic_load_n(&s->lat_free_max, __ATOMIC_RELAXED))
+            __atomic_store_n(&s->lat_free_max, d, __ATOMIC_RELAXED);
+    }
+}
+
+/* A block p of req bytes (usable: its usable size) was handed out. sh is a
+ * constant at each use: false on the fast path, true for the overflow slot. */
+static inline __attribute__((always_inline)) void
+alloy__pf_count_alloc(pf_self *me, bool sh, void *p, size_t req, size_t usable, bool timed,
+                      uint64_t t0, uint64_t t1, const void *frame) {
+    pf_slot *s = me->slot;
+    if (ALLOY_LIKELY(req < PF_SMALL_SIZES))
+        PF_ADDS(sh, s, small[req], 1);
+    else
+        alloy__pf_big_size(s, req);
+    PF_ADDS(sh, s, alloc_count, 1);
+    PF_ADDS(sh, s, alloc_usable, usable);
+    if (timed) alloy__pf_lat_add(sh, s, true, t1 - t0);
+    alloy__pf_live_add(me, (int64_t)usable);
+    me->sample_left -= (int64_t)usable;
+    if (ALLOY_UNLIKELY(me->sample_left <= 0)) alloy__pf_record(me, p, req, frame);
+}
+
+/* Before a block of usable bytes is freed: its record out if it may have one
+ * (every block in full mode, the filter says maybe in sampled mode), and the
+ * free counted. req_hint: the size a sized free passed (0: unknown). */
+static inline __attribute__((always_inline)) void
+alloy__pf_count_free_fast(pf_self *me, bool sh, const void *p, size_t usable, size_t req_hint) {
+    if (me->recs != PF_RECS_NONE) {
+        if (me->recs == PF_RECS_ALL ||
+            __atomic_load_n(&me->filter[alloy__pf_addr_hash((uintptr_t)p) & (PF_FILTER_SLOTS - 1u)],
+                            __ATOMIC_RELAXED) != 0) {
+            alloy__pf_unrecord(me, p, usable, req_hint);
+            return;
+        }
+    }
+    pf_slot *s = me->slot;
+    PF_ADDS(sh, s, free_count, 1);
+    PF_ADDS(sh, s, free_usable, usable);
+    if (req_hint != 0) PF_ADDS(sh, s, free_bytes, req_hint);
+    alloy__pf_live_add(me, -(int64_t)usable);
+}
+
+/* Is this call timed? (1 in latency_every; the countdown runs over
+ * allocations and frees; with latency off it only reloads every N calls.) */
+static inline bool alloy__pf_timed(pf_self *me) {
+    if (ALLOY_LIKELY(--me->lat_left != 0)) return false;
     me->lat_left = alloy__pf_cfg.o.latency_every;
-    return true;
+    return alloy__pf_cfg.o.track_latency;
 }
 
 /* ---- snapshot and writers --------------------------------------------------- */
