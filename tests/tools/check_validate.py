@@ -296,6 +296,12 @@ elif case == "usage":
                         "--tests", "sh -c 'test \"$0\" = \"a b\"' \"a b\"", "--skip", "leaks"],
                        capture_output=True, text=True)
     check("quoting", p.returncode == 0, p.stdout + p.stderr)
+    # A run that SIGINT ends (a terminal's ^C reaches the child) stops without a verdict.
+    for opt in ("--tests", "--bench"):
+        p = subprocess.run([ALLOY, "validate", "--baseline", "libc", "--candidate", "libc", opt,
+                            "sh -c 'kill -INT $$'", "--runs", "3"], capture_output=True, text=True)
+        check("interrupt" + opt, p.returncode == 3 and "interrupted" in p.stderr and
+              "verdict" not in p.stdout, "%d %s %s" % (p.returncode, p.stdout, p.stderr))
     # A report that exists is not replaced without --force, and says so before any run.
     rep = os.path.join(WORK, "exists.md")
     open(rep, "w").close()

@@ -111,6 +111,11 @@ static const criterion default_criteria[K_N] = {
     [K_SOAK] = {"soak_growth_mb_per_hour", "MB/h", 1, VAL_NOGO},
 };
 
+/* "10%" but "1 MB/h". */
+static const char *unit_gap(const criterion *c) {
+    return strcmp(c->unit, "MB/h") == 0 ? " " : "";
+}
+
 static const char *verdict_name(int v) {
     return v == VAL_NOGO ? "NO-GO" : v == VAL_CONDITIONAL ? "CONDITIONAL GO" : "GO";
 }
@@ -406,8 +411,8 @@ __attribute__((format(printf, 5, 6))) static void judge(validation *v, int k, in
     va_start(ap, fmt);
     vsnprintf(r->text, sizeof r->text, fmt, ap);
     va_end(ap);
-    printf("  %s: %s (%s limit %g%s)\n", verdict_name(r->verdict), r->text, c->key, c->limit,
-           c->unit);
+    printf("  %s: %s (%s limit %g%s%s)\n", verdict_name(r->verdict), r->text, c->key, c->limit,
+           unit_gap(c), c->unit);
 }
 
 static bool is_crash(const cli_run_result *r) {
@@ -485,6 +490,14 @@ static bool setup_failed(const char *what) {
     return false;
 }
 
+/* A terminal's ^C reaches the running child (validate ignores it meanwhile, as cli_child_spawn
+ * does): a run that SIGINT ended stops the validation, without a verdict. */
+static bool interrupted(int sig) {
+    if (sig != SIGINT) return false;
+    cli_error("validate", "interrupted: no verdict");
+    return true;
+}
+
 /* Phase i's one run of argv under the candidate, its output captured: how it ended into how
  * (160 bytes) and the phase's first facts. False (said) when the run could not be set up. */
 static bool run_candidate(validation *v, int i, char *const *argv, cli_run_result *r, char *how) {
@@ -492,6 +505,10 @@ static bool run_candidate(validation *v, int i, char *const *argv, cli_run_resul
     cli_run_spec s = {v->candidate, NULL};
     if (!cli_run_once("validate", argv, &s, CLI_RUN_CAPTURE | CLI_RUN_QUIET, r))
         return setup_failed(phase_names[i]);
+    if (interrupted(r->signal)) {
+        cli_run_result_free(r);
+        return false;
+    }
     cli_run_describe(r, how, 160);
     add_fact(&v->ph[i], "ended", NAN, "", "%s", how);
     add_fact(&v->ph[i], "wall_s", r->wall_s, "s", "%.3f s", r->wall_s);
@@ -548,16 +565,28 @@ typedef struct leak_tally {
     } top[3];
 } leak_tally;
 
-/* The first frame of a report's first stack, as "function (file:line)". */
+/* Where a report points: the first frame of its first stack that has a function name, as
+ * "function (file:line)"; else the first frame as "module+offset". */
 static void first_frame(const js_value *o, char *buf, size_t n) {
-    const js_value *st = js_at(js_get(o, "stacks"), 0), *fr = js_at(js_get(st, "frames"), 0);
-    const char *fn = js_str(fr, "function"), *file = js_str(fr, "file");
-    if (fn == NULL)
+    const js_value *frames = js_get(js_at(js_get(o, "stacks"), 0), "frames");
+    for (size_t i = 0; frames != NULL && i < frames->n; i++) {
+        const js_value *fr = js_at(frames, i);
+        const char *fn = js_str(fr, "function"), *file = js_str(fr, "file");
+        if (fn == NULL || *fn == '\0') continue;
+        if (file != NULL && *file != '\0')
+            snprintf(buf, n, "%s (%s:%llu)", fn, file, (unsigned long long)js_u64(fr, "line"));
+        else
+            snprintf(buf, n, "%s", fn);
+        return;
+    }
+    const js_value *fr = js_at(frames, 0);
+    const char *mod = js_str(fr, "module"), *off = js_str(fr, "offset");
+    if (mod != NULL && *mod != '\0') {
+        const char *base = strrchr(mod, '/');
+        snprintf(buf, n, "%s+%s", base ? base + 1 : mod, off ? off : "?");
+    } else {
         snprintf(buf, n, "an unknown place");
-    else if (file != NULL)
-        snprintf(buf, n, "%s (%s:%llu)", fn, file, (unsigned long long)js_u64(fr, "line"));
-    else
-        snprintf(buf, n, "%s", fn);
+    }
 }
 
 static void tally_leak_site(leak_tally *t, const js_value *o) {
@@ -695,6 +724,10 @@ static bool phase_leaks(validation *v, char *const *argv) {
     bool ok = cli_run_once("validate", run_argv, &s, CLI_RUN_CAPTURE | CLI_RUN_QUIET, &r);
     free(vargv);
     if (!ok) return setup_failed("leaks run");
+    if (interrupted(r.signal)) {
+        cli_run_result_free(&r);
+        return false;
+    }
     char how[160];
     cli_run_describe(&r, how, sizeof how);
     leak_tally t = {0};
@@ -722,6 +755,11 @@ static bool phase_leaks(validation *v, char *const *argv) {
     for (size_t i = 0; i < 3 && t.top[i].bytes > 0; i++)
         printf("   leak: %llu bytes in %llu blocks from %s\n", (unsigned long long)t.top[i].bytes,
                (unsigned long long)t.top[i].blocks, t.top[i].where);
+    if (is_crash(&r))
+        add_note(v,
+                 "leaks: the test command was %s; the exit leak check does not run in a "
+                 "process that crashed, so its leaks are not in the figure",
+                 how);
     if (t.processes == 0) {
         add_note(v, "leaks: no process wrote a %s (%s); the leak figure is not known",
                  v->valgrind ? "leak summary" : "debug heap report", how);
@@ -767,11 +805,14 @@ static bool phase_stress(validation *v, char *const *argv) {
 
 struct bench_progress {
     cli_progress pr;
+    const cli_run_result *res;
 };
 
 static bool bench_tick(void *arg, unsigned round, unsigned rounds, size_t spec) {
     static const char *const who[] = {"baseline", "candidate", "baseline again"};
     struct bench_progress *b = arg;
+    size_t k = (size_t)round * 3 + spec;
+    if (k > 0 && b->res[k - 1].signal == SIGINT) return false; /* ^C: stop here */
     cli_progress_update(&b->pr, false, "   round %u/%u: %s", round + 1, rounds, who[spec]);
     return true;
 }
@@ -836,15 +877,18 @@ static bool phase_bench(validation *v, char *const *argv) {
         errno = ENOMEM;
         return setup_failed("bench runs");
     }
-    struct bench_progress bp;
+    struct bench_progress bp = {.res = res};
     cli_progress_init(&bp.pr, stderr, 150);
     bool ok = cli_run_interleaved("validate", argv, specs, 3, v->runs, CLI_RUN_QUIET, res,
                                   bench_tick, &bp);
     cli_progress_done(&bp.pr);
-    if (!ok) {
+    bool stop = false;
+    for (size_t i = 0; i < total && !stop; i++) stop = res[i].signal == SIGINT;
+    if (!ok || stop) {
+        for (size_t i = 0; i < total; i++) cli_run_result_free(&res[i]);
         free(res);
         free(vals);
-        return setup_failed("bench runs");
+        return stop ? !interrupted(SIGINT) : setup_failed("bench runs");
     }
     /* Failed runs are counted, never averaged; the comparison takes the rounds where all three
      * runs succeeded, so the three samples stay paired by round. */
@@ -1056,6 +1100,11 @@ static bool phase_soak(validation *v, char *const *argv) {
     cli_env_free(&env);
     double ran = mono_s() - s.t0;
     int sig = s.end.pid != 0 && WIFSIGNALED(s.end.wstatus) ? WTERMSIG(s.end.wstatus) : 0;
+    if (interrupted(sig)) {
+        free(s.t);
+        free(s.rss_kb);
+        return false;
+    }
     bool ours =
         s.termed && (sig == SIGTERM || sig == SIGKILL || (WIFEXITED(s.end.wstatus) && sig == 0));
     char how[160];
@@ -1143,7 +1192,8 @@ static void write_md(FILE *f, const validation *v) {
         for (size_t i = 0; i < v->nreasons; i++) {
             const reason *r = &v->reasons[i];
             const criterion *c = &v->crit[r->criterion];
-            fprintf(f, "| %s | %s | %g%s | ", verdict_name(r->verdict), c->key, c->limit, c->unit);
+            fprintf(f, "| %s | %s | %g%s%s | ", verdict_name(r->verdict), c->key, c->limit,
+                    unit_gap(c), c->unit);
             md_cell(f, r->text);
             fprintf(f, " |\n");
         }
@@ -1175,7 +1225,8 @@ static void write_md(FILE *f, const validation *v) {
     }
     fprintf(f, "## Criteria\n\n| criterion | limit | above it |\n|---|---|---|\n");
     for (int k = 0; k < K_N; k++)
-        fprintf(f, "| %s | %g%s | %s |\n", v->crit[k].key, v->crit[k].limit, v->crit[k].unit,
+        fprintf(f, "| %s | %g%s%s | %s |\n", v->crit[k].key, v->crit[k].limit,
+                unit_gap(&v->crit[k]), v->crit[k].unit,
                 v->crit[k].action == VAL_OFF ? "ignored" : verdict_name(v->crit[k].action));
     fprintf(f,
             "\nExit status %d. Medians and 95%% percentile bootstrap intervals (%u resamples, "
