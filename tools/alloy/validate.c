@@ -335,6 +335,7 @@ static const char *const phase_names[PH_N] = {"smoke", "leaks", "stress", "bench
 /* A figure a phase measured, for both reports. */
 typedef struct fact {
     char name[40];
+    char unit[8];   /* of num: "s", "KiB", "%", "MB/h", "B", or "" (a count, or text only) */
     char text[200]; /* as shown in Markdown */
     double num;     /* the number, NAN for text only */
 } fact;
@@ -379,12 +380,12 @@ __attribute__((format(printf, 5, 6))) static void add_fact(phase *p, const char 
     if (p->nfacts == MAX_FACTS) return;
     fact *f = &p->facts[p->nfacts++];
     snprintf(f->name, sizeof f->name, "%s", name);
+    snprintf(f->unit, sizeof f->unit, "%s", unit);
     f->num = num;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(f->text, sizeof f->text, fmt, ap);
     va_end(ap);
-    (void)unit;
 }
 
 __attribute__((format(printf, 2, 3))) static void add_note(validation *v, const char *fmt, ...) {
@@ -970,10 +971,10 @@ static bool phase_bench(validation *v, char *const *argv) {
                    c.beyond_noise ? "" : ": no difference beyond the noise");
             if (c.beyond_noise)
                 judge(v, metrics[i].k, PH_BENCH, c.change_pct,
-                      "bench: %s %+.1f%% (median %.4g %s against %.4g; 95%% CI %+.1f%% to "
+                      "bench: %s %+.1f%% (median %.4g %s against %.4g %s; 95%% CI %+.1f%% to "
                       "%+.1f%%, Mann-Whitney p = %.3g, A/A noise %.1f%%)",
                       metrics[i].what, c.change_pct, c.cand, metrics[i].unit, c.base,
-                      (c.lo - 1) * 100, (c.hi - 1) * 100, c.p, c.noise_pct);
+                      metrics[i].unit, (c.lo - 1) * 100, (c.hi - 1) * 100, c.p, c.noise_pct);
         }
     }
     for (size_t i = 0; i < total; i++) cli_run_result_free(&res[i]);
@@ -1289,7 +1290,7 @@ static void write_json(FILE *f, const validation *v) {
         for (size_t k = 0; k < p->nfacts; k++) {
             fprintf(f, "%s\n      {\"name\": \"%s\", \"value\": ", k ? "," : "", p->facts[k].name);
             json_num(f, p->facts[k].num);
-            fprintf(f, ", \"text\": ");
+            fprintf(f, ", \"unit\": \"%s\", \"text\": ", p->facts[k].unit);
             cli_json_string(f, p->facts[k].text);
             fputc('}', f);
         }
