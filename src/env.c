@@ -12,9 +12,10 @@
 #include <unistd.h>
 
 #define VALUE_MAX 64
+#define PATH_VALUE_MAX 400 /* a value that names a file, and a dlerror() that names it again */
 
 typedef struct line {
-    char buf[512];
+    char buf[1024];
     size_t len;
 } line;
 
@@ -42,20 +43,35 @@ static void put_escaped(line *l, const char *s, size_t max) {
     if (s[i] != '\0') put(l, "...");
 }
 
-void alloy__env_reject(const char *name, const char *value, const char *accepted,
-                       const char *using_) {
+/* "alloy: NAME=VALUE<verdict><why, escaped if why_max><close>; using USING_\n" in one write. */
+static void say(const char *name, const char *value, size_t value_max, const char *verdict,
+                const char *why, size_t why_max, const char *close, const char *using_) {
     line l = {.len = 0};
     put(&l, "alloy: ");
     put_escaped(&l, name, VALUE_MAX);
     put(&l, "=");
-    put_escaped(&l, value != NULL ? value : "", VALUE_MAX);
-    put(&l, " is not valid: accepted ");
-    put(&l, accepted);
+    put_escaped(&l, value != NULL ? value : "", value_max);
+    put(&l, verdict);
+    if (why_max != 0)
+        put_escaped(&l, why, why_max);
+    else
+        put(&l, why);
+    put(&l, close);
     put(&l, "; using ");
     put(&l, using_);
     l.buf[l.len++] = '\n';
     ssize_t w = write(STDERR_FILENO, l.buf, l.len);
     (void)w;
+}
+
+void alloy__env_reject(const char *name, const char *value, const char *accepted,
+                       const char *using_) {
+    say(name, value, VALUE_MAX, " is not valid: accepted ", accepted, 0, "", using_);
+}
+
+void alloy__env_unavailable(const char *name, const char *value, const char *why,
+                            const char *using_) {
+    say(name, value, PATH_VALUE_MAX, " is unavailable (", why, PATH_VALUE_MAX, ")", using_);
 }
 
 /* Decimal, with a binary K/M/G suffix when the number is an exact multiple of one. */

@@ -18,6 +18,11 @@
  * (control characters and non-ASCII escaped as \xHH, value cut at 64 chars), no allocation. */
 ALLOY_HIDDEN void alloy__env_reject(const char *name, const char *value, const char *accepted,
                                     const char *using_);
+/* One escaped line "alloy: NAME=VALUE is unavailable (WHY); using DEFAULT" on stderr, for a
+ * valid value that could not be honoured (a backend library that does not load); VALUE and WHY
+ * are escaped like the reject line's but cut at 400 characters, so that a path stays whole. */
+ALLOY_HIDDEN void alloy__env_unavailable(const char *name, const char *value, const char *why,
+                                         const char *using_);
 /* Unset or empty: def. Else a decimal number with optional K/M/G suffix in [min, max]; anything
  * else (negative, overflow, junk, out of range) -> reject line, def. */
 ALLOY_HIDDEN size_t alloy__env_size(const char *name, size_t def, size_t min, size_t max);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 /* ---- diagnostics --------------------------------------------------------- */
@@ -70,37 +71,43 @@ size_t alloy__boot_usable(const void *p) {
 typedef struct backend_slot {
     const char *name;
     alloy__backend_load_fn *load;
-    int state; /* 0 untried, 1 loaded, -1 failed */
+    int state;        /* 0 untried, 1 loaded, -1 failed */
+    const char *path; /* the library file ALLOY_BACKEND named for it; NULL: its soname */
     alloy__backend table;
-    char error[200];
+    char error[512];
 } backend_slot;
 
 static backend_slot slots[] = {
 #if ALLOY_HAVE_MIMALLOC
-    {"mimalloc", alloy__mimalloc_load, 0, {0}, {0}},
+    {"mimalloc", alloy__mimalloc_load, 0, NULL, {0}, {0}},
 #endif
-    {"libc", alloy__libc_load, 0, {0}, {0}},
+    {"libc", alloy__libc_load, 0, NULL, {0}, {0}},
 #if ALLOY_HAVE_JEMALLOC
-    {"jemalloc", alloy__jemalloc_load, 0, {0}, {0}},
+    {"jemalloc", alloy__jemalloc_load, 0, NULL, {0}, {0}},
 #endif
 #if ALLOY_HAVE_TCMALLOC
-    {"tcmalloc", alloy__tcmalloc_load, 0, {0}, {0}},
+    {"tcmalloc", alloy__tcmalloc_load, 0, NULL, {0}, {0}},
 #endif
 };
 #define NSLOTS (sizeof slots / sizeof slots[0])
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static backend_slot *find_slot(const char *name) {
+/* The slot named by the first len bytes of name. */
+static backend_slot *find_slot_n(const char *name, size_t len) {
     for (size_t i = 0; i < NSLOTS; i++)
-        if (strcmp(slots[i].name, name) == 0) return &slots[i];
+        if (strncmp(slots[i].name, name, len) == 0 && slots[i].name[len] == '\0') return &slots[i];
     return NULL;
+}
+
+static backend_slot *find_slot(const char *name) {
+    return find_slot_n(name, strlen(name));
 }
 
 /* Caller holds registry_lock (or is the single initializing thread). */
 static const alloy__backend *load_slot(backend_slot *s) {
     if (s->state == 0) {
-        s->state = s->load(&s->table, s->error, sizeof s->error) ? 1 : -1;
+        s->state = s->load(&s->table, s->path, s->error, sizeof s->error) ? 1 : -1;
         if (s->state > 0) s->table.name = s->name;
     }
     return s->state > 0 ? &s->table : NULL;
@@ -166,19 +173,49 @@ static const alloy__layer *const env_layers[] = {
 #endif
 };
 
+/* ALLOY_BACKEND=NAME:PATH: the file the named backend is loaded from instead of its soname.
+ * Only an absolute path is taken: the variable reaches child processes, which may start in
+ * other directories. Not in a set-user-ID or set-group-ID process, where the environment is
+ * the caller's (glibc's LD_PRELOAD takes no path there either). */
+static char backend_path[4096];
+
+static bool take_path(backend_slot *s, const char *wanted, const char *path) {
+    const char *why = NULL;
+    if (s->load == alloy__libc_load)
+        why = "mimalloc, jemalloc or tcmalloc with a library path (libc takes none)";
+    else if (path[0] != '/')
+        why = "NAME:PATH with an absolute PATH";
+    else if (strlen(path) >= sizeof backend_path)
+        why = "NAME:PATH with a PATH shorter than 4096 bytes";
+    else if (getauxval(AT_SECURE))
+        why = "NAME only in a set-user-ID or set-group-ID program";
+    if (why != NULL) {
+        alloy__env_reject("ALLOY_BACKEND", wanted, why, ALLOY_DEFAULT_BACKEND);
+        return false;
+    }
+    memcpy(backend_path, path, strlen(path) + 1);
+    s->path = backend_path;
+    return true;
+}
+
 static void choose_backend(void) {
     const char *wanted = getenv("ALLOY_BACKEND");
     const alloy__backend *be = NULL;
     if (wanted != NULL && *wanted != '\0') {
-        backend_slot *s = find_slot(wanted);
+        const char *colon = strchr(wanted, ':');
+        backend_slot *s = find_slot_n(wanted, colon ? (size_t)(colon - wanted) : strlen(wanted));
         if (s == NULL) {
-            char accepted[96];
-            snprintf(accepted, sizeof accepted, "a backend of this build (%s)",
+            char accepted[128];
+            snprintf(accepted, sizeof accepted, "a backend of this build (%s), or NAME:PATH",
                      alloy_backend_list());
             alloy__env_reject("ALLOY_BACKEND", wanted, accepted, ALLOY_DEFAULT_BACKEND);
-        } else if ((be = load_slot(s)) == NULL) {
-            alloy__warn("ALLOY_BACKEND=%s is unavailable (%s); using %s", s->name, s->error,
-                        ALLOY_DEFAULT_BACKEND);
+        } else if (colon == NULL || take_path(s, wanted, colon + 1)) {
+            if ((be = load_slot(s)) == NULL) {
+                alloy__env_unavailable("ALLOY_BACKEND", wanted, s->error, ALLOY_DEFAULT_BACKEND);
+                /* The default may be this very backend: by its soname, then. */
+                s->path = NULL;
+                s->state = 0;
+            }
         }
     }
     if (be == NULL) {
@@ -263,7 +300,17 @@ static void *boot_malloc_aligned(size_t size, size_t align) {
     return ALLOY__TOP(malloc_aligned)(size, align);
 }
 
+/* While initializing (dlopen and dlerror allocate), realloc and free may see NULL or a
+ * bootstrap block: served here, since the table's slots would lead back to this table. */
 static void *boot_realloc(void *p, size_t size) {
+    if (alloy__boot_serving && (p == NULL || alloy__boot_owns(p))) {
+        void *q = boot_alloc(size, 16);
+        if (q != NULL && p != NULL) {
+            size_t old = alloy__boot_usable(p);
+            memcpy(q, p, old < size ? old : size);
+        }
+        return q;
+    }
     ready();
     return ALLOY__TOP(realloc)(p, size);
 }
@@ -274,19 +321,19 @@ static void *boot_realloc_aligned(void *p, size_t size, size_t align) {
 }
 
 static void boot_free(void *p) {
-    if (alloy__boot_owns(p)) return;
+    if (p == NULL || alloy__boot_owns(p)) return;
     ready();
     ALLOY__TOP(free)(p);
 }
 
 static void boot_free_sized(void *p, size_t size) {
-    if (alloy__boot_owns(p)) return;
+    if (p == NULL || alloy__boot_owns(p)) return;
     ready();
     ALLOY__TOP(free_sized)(p, size);
 }
 
 static void boot_free_aligned_sized(void *p, size_t size, size_t align) {
-    if (alloy__boot_owns(p)) return;
+    if (p == NULL || alloy__boot_owns(p)) return;
     ready();
     ALLOY__TOP(free_aligned_sized)(p, size, align);
 }

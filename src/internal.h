@@ -49,18 +49,24 @@ typedef struct alloy__backend {
 ALLOY_HIDDEN void alloy__fill_classes(alloy__backend *be, uint32_t *table,
                                       size_t (*good_size)(size_t));
 
-/* Fill *be for the named backend; false with a reason in err if it can't load. */
-typedef bool alloy__backend_load_fn(alloy__backend *be, char *err, size_t errlen);
+/* Fill *be for the named backend, from the library file path (ALLOY_BACKEND=NAME:PATH) or,
+ * when path is NULL, from the backend's soname; false with a reason in err if it can't load
+ * (a library missing one of the backend's entry points is refused). Called at most once per
+ * process with a path, before any other load of that backend. */
+typedef bool alloy__backend_load_fn(alloy__backend *be, const char *path, char *err, size_t errlen);
 
-ALLOY_HIDDEN bool alloy__libc_load(alloy__backend *be, char *err, size_t errlen);
+ALLOY_HIDDEN bool alloy__libc_load(alloy__backend *be, const char *path, char *err, size_t errlen);
 #if ALLOY_HAVE_MIMALLOC
-ALLOY_HIDDEN bool alloy__mimalloc_load(alloy__backend *be, char *err, size_t errlen);
+ALLOY_HIDDEN bool alloy__mimalloc_load(alloy__backend *be, const char *path, char *err,
+                                       size_t errlen);
 #endif
 #if ALLOY_HAVE_JEMALLOC
-ALLOY_HIDDEN bool alloy__jemalloc_load(alloy__backend *be, char *err, size_t errlen);
+ALLOY_HIDDEN bool alloy__jemalloc_load(alloy__backend *be, const char *path, char *err,
+                                       size_t errlen);
 #endif
 #if ALLOY_HAVE_TCMALLOC
-ALLOY_HIDDEN bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen);
+ALLOY_HIDDEN bool alloy__tcmalloc_load(alloy__backend *be, const char *path, char *err,
+                                       size_t errlen);
 #endif
 
 /* Resolve each name in syms from the dlopen handle h into its slot (a function

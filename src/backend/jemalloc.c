@@ -74,8 +74,9 @@ static void je_collect_(bool force) {
     je_mallctl(name, NULL, NULL, NULL, 0);
 }
 
-bool alloy__jemalloc_load(alloy__backend *be, char *err, size_t errlen) {
-    void *h = dlopen(JEMALLOC_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+bool alloy__jemalloc_load(alloy__backend *be, const char *path, char *err, size_t errlen) {
+    const char *lib = path != NULL ? path : JEMALLOC_SONAME;
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (h == NULL) {
         const char *why = dlerror();
         snprintf(err, errlen, "%s%s", why,
@@ -90,8 +91,7 @@ bool alloy__jemalloc_load(alloy__backend *be, char *err, size_t errlen) {
         {"sdallocx", &je_sdallocx}, {"sallocx", &je_sallocx}, {"nallocx", &je_nallocx},
         {"mallctl", &je_mallctl},
     };
-    if (!alloy__resolve(h, JEMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen))
-        return false;
+    if (!alloy__resolve(h, lib, syms, sizeof syms / sizeof syms[0], err, errlen)) return false;
     const char *version = NULL;
     size_t len = sizeof version;
     if (je_mallctl("version", &version, &len, NULL, 0) != 0 || version == NULL) {

@@ -99,9 +99,13 @@ static bool chunk_headers_readable(const alloy__backend *be) {
     return ok;
 }
 
-bool alloy__libc_load(alloy__backend *be, char *err, size_t errlen) {
+bool alloy__libc_load(alloy__backend *be, const char *path, char *err, size_t errlen) {
+    if (path != NULL) {
+        /* glibc's malloc is the C library's own: a second libc cannot be loaded beside it. */
+        snprintf(err, errlen, "the libc backend takes no library path");
+        return false;
+    }
 #ifdef LIBC_PLAIN_NAMES
-    (void)err, (void)errlen;
     libc_malloc = malloc;
     libc_calloc = calloc;
     libc_realloc = realloc;

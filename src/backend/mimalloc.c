@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* mimalloc backend: Debian's libmimalloc.so.2, loaded with RTLD_LOCAL.
+/* mimalloc backend: Debian's libmimalloc.so.2, or the mimalloc 2 or 3 library named by
+ * ALLOY_BACKEND=mimalloc:PATH, loaded with RTLD_LOCAL.
+ *
+ * Every entry point used here has the same name and signature in mimalloc 2.0 to 2.4 and 3.0
+ * to 3.4 (upstream's include/mimalloc.h at the tags); what v3 changed that alloy sees is the
+ * numbering of mi_version() (mi_decode_version). MIMALLOC_* variables are read by mimalloc
+ * itself.
  *
  * libmimalloc.so also exports malloc, free and friends. Loading it into the
  * local scope only keeps those names out of the process's symbol lookup, so
@@ -36,8 +42,23 @@ static void *mi_realloc_aligned_(void *p, size_t size, size_t align) {
     return mi_realloc_aligned_fn(p, size, align);
 }
 
-bool alloy__mimalloc_load(alloy__backend *be, char *err, size_t errlen) {
-    void *h = dlopen(MIMALLOC_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+/* mi_version() has been numbered three ways (read from upstream's tags): 209 for 2.0.9 and
+ * 314 for 3.1.4 (major, minor, patch one digit each, up to 2.2.7 and 3.1.x); 3010 for 3.0.10 and
+ * 3208 for 3.2.8 (major, minor, two-digit patch: 3.0.10 to 3.2.x); 20300 for 2.3.0 and 30403
+ * for 3.4.3 (major, two-digit minor and patch: from 2.3.0 and 3.3.0 on). */
+static void mi_decode_version(int v, int *major, int *minor, int *patch) {
+    if (v >= 10000) {
+        *major = v / 10000, *minor = (v / 100) % 100, *patch = v % 100;
+    } else if (v >= 1000) {
+        *major = v / 1000, *minor = (v / 100) % 10, *patch = v % 100;
+    } else {
+        *major = v / 100, *minor = (v / 10) % 10, *patch = v % 10;
+    }
+}
+
+bool alloy__mimalloc_load(alloy__backend *be, const char *path, char *err, size_t errlen) {
+    const char *lib = path != NULL ? path : MIMALLOC_SONAME;
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (h == NULL) {
         snprintf(err, errlen, "%s", dlerror());
         return false;
@@ -57,10 +78,15 @@ bool alloy__mimalloc_load(alloy__backend *be, char *err, size_t errlen) {
         {"mi_version", &version},
         {"mi_good_size", &mi_good_size_fn},
     };
-    if (!alloy__resolve(h, MIMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen))
+    if (!alloy__resolve(h, lib, syms, sizeof syms / sizeof syms[0], err, errlen)) return false;
+    int major, minor, patch;
+    mi_decode_version(version(), &major, &minor, &patch);
+    if (major < 2) {
+        snprintf(err, errlen, "%s is mimalloc %d.%d.%d; alloy needs mimalloc 2 or 3", lib, major,
+                 minor, patch);
         return false;
-    int v = version();
-    snprintf(mi_version_text, sizeof mi_version_text, "%d.%d.%d", v / 100, (v / 10) % 10, v % 10);
+    }
+    snprintf(mi_version_text, sizeof mi_version_text, "%d.%d.%d", major, minor, patch);
     be->name = "mimalloc";
     be->version = mi_version_text;
     be->malloc_aligned = mi_malloc_aligned_;

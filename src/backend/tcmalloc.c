@@ -65,8 +65,9 @@ static void tc_collect(bool force) {
     tc_release_fn();
 }
 
-bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
-    void *h = dlopen(TCMALLOC_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+bool alloy__tcmalloc_load(alloy__backend *be, const char *path, char *err, size_t errlen) {
+    const char *lib = path != NULL ? path : TCMALLOC_SONAME;
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (h == NULL) {
         snprintf(err, errlen, "%s", dlerror());
         return false;
@@ -79,8 +80,7 @@ bool alloy__tcmalloc_load(alloy__backend *be, char *err, size_t errlen) {
         {"tc_memalign", &tc_memalign_fn},   {"MallocExtension_ReleaseFreeMemory", &tc_release_fn},
         {"tc_version", &version},           {"tc_nallocx", &tc_nallocx_fn},
     };
-    if (!alloy__resolve(h, TCMALLOC_SONAME, syms, sizeof syms / sizeof syms[0], err, errlen))
-        return false;
+    if (!alloy__resolve(h, lib, syms, sizeof syms / sizeof syms[0], err, errlen)) return false;
     int major = 0, minor = 0;
     const char *patch = "";
     version(&major, &minor, &patch);
