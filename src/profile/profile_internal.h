@@ -48,7 +48,8 @@ ALLOY_HIDDEN uint64_t alloy__pf_quantile(const uint64_t *hist, unsigned n, unsig
 
 /* ---- clock ---------------------------------------------------------------- */
 ALLOY_HIDDEN extern bool alloy__pf_use_tsc;
-static inline uint64_t alloy__pf_now(void) {
+ALLOY_HIDDEN uint64_t alloy__pf_mono_ns(void);
+static inline __attribute__((always_inline)) uint64_t alloy__pf_now(void) {
 #if defined(__x86_64__)
     if (ALLOY_LIKELY(alloy__pf_use_tsc)) {
         unsigned lo, hi;
@@ -56,14 +57,11 @@ static inline uint64_t alloy__pf_now(void) {
         return ((uint64_t)hi << 32) | lo;
     }
 #endif
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return alloy__pf_mono_ns();
 }
 /* Nanoseconds per tick of alloy__pf_now (1.0 for clock_gettime). */
 ALLOY_HIDDEN double alloy__pf_ns_per_tick(void);
 ALLOY_HIDDEN void alloy__pf_clock_init(void);
-ALLOY_HIDDEN uint64_t alloy__pf_mono_ns(void);
 ALLOY_HIDDEN double alloy__pf_wall(void);
 
 /* ---- per-thread slots (core.c) ---------------------------------------------
@@ -191,7 +189,7 @@ static inline uint64_t alloy__pf_addr_hash(uintptr_t p) {
 #define PF_FILTER_SLOTS (1u << 15) /* 64 KiB of counters: stays in L2 */
 
 /* Net change of the thread's live bytes; folded when it passes the slack. */
-static inline void alloy__pf_live_add(pf_self *me, int64_t delta) {
+static inline __attribute__((always_inline)) void alloy__pf_live_add(pf_self *me, int64_t delta) {
     int64_t p = me->pending + delta;
     uint64_t s = (uint64_t)me->slack;
     if (ALLOY_LIKELY((uint64_t)(p + me->slack) <= 2u * s)) {
@@ -202,7 +200,8 @@ static inline void alloy__pf_live_add(pf_self *me, int64_t delta) {
     alloy__pf_fold(p);
 }
 
-static inline void alloy__pf_lat_add(bool sh, pf_slot *s, bool is_alloc, uint64_t d) {
+static inline __attribute__((always_inline)) void alloy__pf_lat_add(bool sh, pf_slot *s,
+                                                                    bool is_alloc, uint64_t d) {
     unsigned b = alloy__pf_bucket(d, PF_LAT_SUB, PF_LAT_BUCKETS);
     if (is_alloc) {
         PF_ADDS(sh, s, lat_alloc[b], 1);
