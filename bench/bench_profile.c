@@ -3,8 +3,9 @@
  *
  * Runs bench_debug_churn (2 threads, mixed sizes, one malloc and one free per operation) as
  * child processes: plain (glibc malloc, no preload) twice, under liballoy-override.so without
- * a profiler, with ALLOY_PROFILE in full mode, full mode with stacks, sampled mode (512 KiB,
- * latency 1 call in 64), and under heaptrack. Each round runs every configuration once, the
+ * a profiler, with ALLOY_PROFILE in full mode (every call timed, and 1 call in 64 timed, to
+ * show what the clock costs), full mode with stacks, sampled mode (512 KiB, latency 1 call
+ * in 64), and under heaptrack. Each round runs every configuration once, the
  * order rotated by one each round so that none always runs first or last. The table shows,
  * per configuration, the median CPU seconds (user + system of the child, from wait4) and peak
  * RSS, and the median and range of the per-round ratios to the plain run of the same round
@@ -61,12 +62,15 @@ typedef struct config {
 static char profile_env[400];
 
 /* Index 0 is the plain run every ratio divides by; 2 is alloy without the profiler. */
-enum { C_PLAIN, C_PLAIN2, C_ALLOY, C_FULL, C_STACKS, C_SAMPLED, C_HEAPTRACK, NCONF };
+enum { C_PLAIN, C_PLAIN2, C_ALLOY, C_FULL, C_FULL64, C_STACKS, C_SAMPLED, C_HEAPTRACK, NCONF };
 static config configs[NCONF] = {
     [C_PLAIN] = {.name = "plain (glibc malloc)"},
     [C_PLAIN2] = {.name = "plain again (noise floor)"},
     [C_ALLOY] = {.name = "alloy LD_PRELOAD, no profiler", .env = {PRELOAD}},
     [C_FULL] = {.name = "alloy profile full", .env = {PRELOAD, profile_env}, .out = OUT_PROFILE},
+    [C_FULL64] = {.name = "alloy profile full, latency 1/64",
+                  .env = {PRELOAD, profile_env, "ALLOY_PROFILE_LATENCY_EVERY=64"},
+                  .out = OUT_PROFILE},
     [C_STACKS] = {.name = "alloy profile full + stacks",
                   .env = {PRELOAD, profile_env, "ALLOY_PROFILE_STACKS=1"},
                   .out = OUT_PROFILE},
