@@ -260,6 +260,19 @@ elif case == "criteria":
     check("failures-made-nogo", rc == 2 and reasons(d, "test_failures_pct")[0]["verdict"] == "NO-GO",
           "%d %s" % (rc, d and d["reasons"]))
 
+    # stress_peak_rss_mb is off by default; on, a stress run over the limit is a reason.
+    big = os.path.join(WORK, "rss.criteria")
+    with open(big, "w") as f:
+        f.write("stress_peak_rss_mb = 1 conditional\n")
+    rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", "mimalloc",
+                               "--stress", VICTIM + " work 20")
+    check("stress-rss-off", rc == 0 and not reasons(d, "stress_peak_rss_mb"), str(d and d["reasons"]))
+    rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", "mimalloc",
+                               "--stress", VICTIM + " work 20", "--criteria", big)
+    sr = reasons(d, "stress_peak_rss_mb")
+    check("stress-rss-on", rc == 1 and len(sr) == 1 and sr[0]["figure"] > 1 and
+          "peak RSS" in sr[0]["text"], "%d %s" % (rc, d and d["reasons"]))
+
 elif case == "usage":
     p = subprocess.run([ALLOY, "validate", "--help"], capture_output=True, text=True)
     check("help-status", p.returncode == 0, str(p.returncode))
@@ -302,6 +315,17 @@ elif case == "usage":
                             "sh -c 'kill -INT $$'", "--runs", "3"], capture_output=True, text=True)
         check("interrupt" + opt, p.returncode == 3 and "interrupted" in p.stderr and
               "verdict" not in p.stdout, "%d %s %s" % (p.returncode, p.stdout, p.stderr))
+    # No override library: nothing runs, status 3.
+    e = dict(os.environ, ALLOY_OVERRIDE_LIB="/nonexistent/liballoy-override.so")
+    p = subprocess.run([ALLOY, "validate", "--baseline", "libc", "--candidate", "libc", *t],
+                       capture_output=True, text=True, env=e)
+    check("no-override-library", p.returncode == 3 and "liballoy-override.so" in p.stderr and
+          "== 1/5" not in p.stdout, "%d %s %s" % (p.returncode, p.stdout, p.stderr))
+    # A run ended by SIGTERM (sent to validate, passed on to the child) stops it too.
+    p = subprocess.run([ALLOY, "validate", "--baseline", "libc", "--candidate", "libc",
+                        "--stress", "sh -c 'kill -TERM $$'"], capture_output=True, text=True)
+    check("interrupt-term", p.returncode == 3 and "interrupted" in p.stderr,
+          "%d %s %s" % (p.returncode, p.stdout, p.stderr))
     # A report that exists is not replaced without --force, and says so before any run.
     rep = os.path.join(WORK, "exists.md")
     open(rep, "w").close()

@@ -65,7 +65,8 @@ static const char help[] =
     "                  crashes = 0 no-go, memory_errors = 0 no-go, leak_mb_per_hour = 1 no-go,\n"
     "                  slower_pct = 10 conditional (wall time), slower_cpu_pct = 10\n"
     "                  conditional (user + system time), more_memory_pct = 20 conditional,\n"
-    "                  test_failures_pct = 5 conditional, soak_growth_mb_per_hour = 1 no-go\n"
+    "                  test_failures_pct = 5 conditional, soak_growth_mb_per_hour = 1 no-go,\n"
+    "                  stress_peak_rss_mb = 100 off (the stress run's peak RSS)\n"
     "  --runs N        bench rounds (default 10, at least 3)\n"
     "  --report-md FILE, --report-json FILE   write the reports (never replaced unless --force)\n"
     "  -h, --help      show this help\n"
@@ -90,6 +91,7 @@ enum {
     K_MEMORY,
     K_FAILURES,
     K_SOAK,
+    K_STRESS_RSS,
     K_N
 };
 
@@ -109,11 +111,12 @@ static const criterion default_criteria[K_N] = {
     [K_MEMORY] = {"more_memory_pct", "%", 20, VAL_CONDITIONAL},
     [K_FAILURES] = {"test_failures_pct", "%", 5, VAL_CONDITIONAL},
     [K_SOAK] = {"soak_growth_mb_per_hour", "MB/h", 1, VAL_NOGO},
+    [K_STRESS_RSS] = {"stress_peak_rss_mb", "MB", 100, VAL_OFF},
 };
 
 /* "10%" but "1 MB/h". */
 static const char *unit_gap(const criterion *c) {
-    return strcmp(c->unit, "MB/h") == 0 ? " " : "";
+    return c->unit[0] == 'M' ? " " : "";
 }
 
 static const char *verdict_name(int v) {
@@ -185,7 +188,7 @@ static int criteria_load(criterion c[K_N], const char *path) {
             rc = usage_error("%s:%u: unknown criterion '%.64s' (known: crashes, memory_errors, "
                              "leak_mb_per_hour, slower_pct, slower_cpu_pct, more_memory_pct, "
                              "test_failures_pct, "
-                             "soak_growth_mb_per_hour)",
+                             "soak_growth_mb_per_hour, stress_peak_rss_mb)",
                              path, line, key);
             break;
         }
@@ -491,11 +494,17 @@ static bool setup_failed(const char *what) {
     return false;
 }
 
-/* A terminal's ^C reaches the running child (validate ignores it meanwhile, as cli_child_spawn
- * does): a run that SIGINT ended stops the validation, without a verdict. */
+/* While a child runs, a terminal's ^C and ^\ reach it (validate ignores them, as
+ * cli_child_spawn does), and a SIGTERM or SIGHUP sent to validate is passed on to it: a run that
+ * one of these ended was stopped by the user, not crashed. */
+static bool stop_signal(int sig) {
+    return sig == SIGINT || sig == SIGQUIT || sig == SIGTERM || sig == SIGHUP;
+}
+
+/* A run the user stopped stops the validation, without a verdict. */
 static bool interrupted(int sig) {
-    if (sig != SIGINT) return false;
-    cli_error("validate", "interrupted: no verdict");
+    if (!stop_signal(sig)) return false;
+    cli_error("validate", "interrupted (%s): no verdict", strsignal(sig));
     return true;
 }
 
@@ -798,6 +807,9 @@ static bool phase_stress(validation *v, char *const *argv) {
     if (!is_crash(&r))
         judge(v, K_FAILURES, PH_STRESS, cli_run_ok(&r) ? 0 : 100, "stress: the run failed (%s)",
               how);
+    double rss_mb = (double)r.max_rss_kb * 1024 / 1e6;
+    judge(v, K_STRESS_RSS, PH_STRESS, rss_mb, "stress: peak RSS %.1f MB (%ld KiB)", rss_mb,
+          r.max_rss_kb);
     cli_run_result_free(&r);
     return true;
 }
@@ -813,7 +825,7 @@ static bool bench_tick(void *arg, unsigned round, unsigned rounds, size_t spec) 
     static const char *const who[] = {"baseline", "candidate", "baseline again"};
     struct bench_progress *b = arg;
     size_t k = (size_t)round * 3 + spec;
-    if (k > 0 && b->res[k - 1].signal == SIGINT) return false; /* ^C: stop here */
+    if (k > 0 && stop_signal(b->res[k - 1].signal)) return false; /* the user stopped it */
     cli_progress_update(&b->pr, false, "   round %u/%u: %s", round + 1, rounds, who[spec]);
     return true;
 }
@@ -883,13 +895,14 @@ static bool phase_bench(validation *v, char *const *argv) {
     bool ok = cli_run_interleaved("validate", argv, specs, 3, v->runs, CLI_RUN_QUIET, res,
                                   bench_tick, &bp);
     cli_progress_done(&bp.pr);
-    bool stop = false;
-    for (size_t i = 0; i < total && !stop; i++) stop = res[i].signal == SIGINT;
-    if (!ok || stop) {
+    int stop = 0;
+    for (size_t i = 0; i < total && stop == 0; i++)
+        if (stop_signal(res[i].signal)) stop = res[i].signal;
+    if (!ok || stop != 0) {
         for (size_t i = 0; i < total; i++) cli_run_result_free(&res[i]);
         free(res);
         free(vals);
-        return stop ? !interrupted(SIGINT) : setup_failed("bench runs");
+        return stop != 0 ? !interrupted(stop) : setup_failed("bench runs");
     }
     /* Failed runs are counted, never averaged; the comparison takes the rounds where all three
      * runs succeeded, so the three samples stay paired by round. */
@@ -1101,7 +1114,7 @@ static bool phase_soak(validation *v, char *const *argv) {
     cli_env_free(&env);
     double ran = mono_s() - s.t0;
     int sig = s.end.pid != 0 && WIFSIGNALED(s.end.wstatus) ? WTERMSIG(s.end.wstatus) : 0;
-    if (interrupted(sig)) {
+    if (!(s.termed && (sig == SIGTERM || sig == SIGKILL)) && interrupted(sig)) {
         free(s.t);
         free(s.rss_kb);
         return false;
@@ -1493,6 +1506,11 @@ int cmd_validate(int argc, char **argv) {
             snprintf(v->ph[i].skipped, sizeof v->ph[i].skipped, "no %s command given", opt_of[i]);
         else if (skip[i])
             snprintf(v->ph[i].skipped, sizeof v->ph[i].skipped, "--skip %s", phase_names[i]);
+    }
+    if (rc == VAL_GO && cli_override_library() == NULL) {
+        cli_error("validate", "cannot find liballoy-override.so (set ALLOY_OVERRIDE_LIB to its "
+                              "path)");
+        rc = VAL_FAILED;
     }
     /* A report that cannot be written is found now, not after a 24-hour soak. */
     const char *reports[] = {report_md, report_json};
