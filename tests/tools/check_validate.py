@@ -147,11 +147,16 @@ elif case == "clean":
     # GO, no reason, both reports written.
     cand = "mimalloc:" + mimalloc_copy()
     md = os.path.join(WORK, "report.md")
+    # A 3-second soak cannot resolve 1 MB/h: one more 4 KiB page in 2.7 s reads 5.5 MB/h. The
+    # test keeps every default but that one, which it sets to what 3 seconds can tell.
+    crit = os.path.join(WORK, "short-soak.criteria")
+    with open(crit, "w") as f:
+        f.write("soak_growth_mb_per_hour = 50\n")
     rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", cand,
                                "--tests", VICTIM + " work 20", "--stress", VICTIM + " work 200",
                                "--bench", VICTIM + " work 100", "--runs", "5",
                                "--soak", VICTIM + " soak 0", "--duration", "3s",
-                               "--report-md", md)
+                               "--criteria", crit, "--report-md", md)
     check("status-go", rc == 0, "status %d\n%s%s" % (rc, out, err))
     check("verdict-go", d is not None and d["verdict"] == "GO" and d["reasons"] == [],
           str(d and d["reasons"]))
@@ -159,7 +164,7 @@ elif case == "clean":
           str(d and d["phases"]))
     soak = {f["name"]: f["value"] for f in d["phases"]["soak"]["figures"]} if d else {}
     check("soak-samples", soak.get("samples", 0) >= 20, str(soak))
-    check("soak-flat", abs(soak.get("growth_mb_per_hour", 99)) < 1, str(soak))
+    check("soak-flat", abs(soak.get("growth_mb_per_hour", 99)) < 50, str(soak))
     bench = {f["name"]: f["value"] for f in d["phases"]["bench"]["figures"]} if d else {}
     check("bench-figures", bench.get("rounds_compared") == 5 and "wall_aa_noise_pct" in bench,
           str(bench))

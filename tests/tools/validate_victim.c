@@ -81,24 +81,34 @@ struct kept {
 };
 static struct kept *kept_list; /* reachable: growth, not a leak */
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int soak(long grow_kb_per_s) {
     struct sigaction sa = {.sa_handler = on_term};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
-    const long tick_ms = 20;
-    long keep_bytes = grow_kb_per_s * 1024 * tick_ms / 1000;
+    /* What is kept follows the clock, not the loop: a loaded machine that runs fewer rounds
+     * still grows by GROW_KB_PER_S every second. */
+    double t0 = now_s(), kept = 0;
     while (!stop) {
         /* The same sizes every round: a steady program's working set stays the same pages. */
         uint32_t seed = 777;
         if (!churn_round(&seed)) return 3;
-        if (keep_bytes > 0) {
-            struct kept *k = malloc((size_t)keep_bytes);
+        double due = (now_s() - t0) * (double)grow_kb_per_s * 1024 - kept;
+        if (due >= 4096) {
+            size_t n = (size_t)due;
+            struct kept *k = malloc(n);
             if (k == NULL) return 1;
-            memset(k, 0x11, (size_t)keep_bytes);
+            memset(k, 0x11, n);
             k->next = kept_list;
             kept_list = k;
+            kept += (double)n;
         }
-        struct timespec ts = {0, tick_ms * 1000000L};
+        struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     }
     while (kept_list != NULL) {
