@@ -45,8 +45,7 @@ static int churn_round(uint32_t *seed) {
 
 static int work(long rounds, const char *slow_under) {
     const char *be = getenv("ALLOY_BACKEND");
-    if (slow_under != NULL && be != NULL && strcmp(be, slow_under) == 0)
-        rounds += rounds * 3 / 10;
+    if (slow_under != NULL && be != NULL && strcmp(be, slow_under) == 0) rounds += rounds * 3 / 10;
     uint32_t seed = 12345;
     for (long r = 0; r < rounds; r++)
         if (!churn_round(&seed)) return 3;
