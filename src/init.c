@@ -271,6 +271,11 @@ const char *alloy_backend_name(void) {
     return chosen->name;
 }
 
+bool alloy__backend_heap_stats(alloy__heap_stats *out) {
+    alloy__init();
+    return chosen->heap_stats != NULL && chosen->heap_stats(out);
+}
+
 const char *alloy_backend_version(void) {
     alloy__init();
     return chosen->version;

@@ -19,6 +19,13 @@
  * align is any power of two for the aligned slots. Slots may point straight
  * into the backend library.
  */
+/* The backend's own view of its heap (alloy__heap_stats below). */
+typedef struct alloy__heap_stats {
+    uint64_t heap_bytes;     /* memory it holds for blocks: committed, or active + metadata */
+    uint64_t resident_bytes; /* of it resident in RAM, by its own count; 0: it does not say */
+    const char *source;      /* the backend's figure behind heap_bytes, e.g. "stats.active+..." */
+} alloy__heap_stats;
+
 typedef struct alloy__backend {
     const char *name;
     void *(*malloc)(size_t size);
@@ -38,6 +45,10 @@ typedef struct alloy__backend {
      * glibc's chunk header (verified against malloc_usable_size at load). */
     const uint32_t *classes;
     bool glibc_chunks;
+    /* The backend's heap figures (NULL: it has none; false: not now). Not a hot-path slot:
+     * layers need not carry it, alloy__backend_heap_stats() asks the chosen backend. It may take
+     * the backend's locks, so never from a signal handler. */
+    bool (*heap_stats)(alloy__heap_stats *out);
 } alloy__backend;
 
 #define ALLOY__CLASS_MAX 4096u
@@ -99,6 +110,9 @@ ALLOY_HIDDEN extern ALLOY_TLS int alloy__boot_serving;
 /* Load (once) and return the named backend, or NULL if it is not available.
  * The result lives for the life of the process. */
 ALLOY_HIDDEN const alloy__backend *alloy__backend_get(const char *name);
+
+/* The chosen backend's heap figures (its heap_stats slot); false when it has none. */
+ALLOY_HIDDEN bool alloy__backend_heap_stats(alloy__heap_stats *out);
 
 /* alloy's own per-thread metadata (temp allocator state, shared-pool caches):
  * straight from the chosen backend, below every layer, so that no counter,

@@ -22,9 +22,11 @@
  *   internal    = (usable - requested) / usable          (live blocks)
  *   external    = (heap - usable) / heap                 (heap: below)
  *   utilization = requested / heap
- * heap is the backend's own figure for memory it holds for blocks when it
- * gives one (glibc mallinfo2: arena + hblkhd), else the process RSS
- * (heap_source says which).
+ * heap is the memory the backend holds by its own count, free memory it keeps
+ * included: mimalloc's committed bytes (mi_process_info), jemalloc's
+ * stats.active + stats.metadata + dirty pages, tcmalloc's generic.heap_size
+ * less pageheap_unmapped_bytes, glibc's mallinfo2 arena + hblkhd; the process
+ * RSS when the backend gives none (heap_source names the figure).
  *
  * The report and the file formats (JSON "alloy-profile/1", CSV, Prometheus)
  * are specified in docs/profile.md. Report memory comes from mmap, never from
@@ -104,7 +106,7 @@ typedef struct alloy_profile_fragmentation {
     double internal, external, utilization; /* formulas above; 0 when the base is 0 */
     uint64_t requested_bytes, usable_bytes; /* of live blocks (requested: full mode) */
     uint64_t heap_bytes, rss_bytes;
-    const char *heap_source; /* "mallinfo2" or "rss" */
+    const char *heap_source; /* the backend's figure, e.g. "mallinfo2.arena+hblkhd", or "rss" */
 } alloy_profile_fragmentation;
 
 typedef struct alloy_profile_sample {

@@ -74,6 +74,29 @@ static void je_collect_(bool force) {
     je_mallctl(name, NULL, NULL, NULL, 0);
 }
 
+/* What jemalloc holds committed: stats.active (pages of extents with live blocks; a slab
+ * counts whole while one block of it lives), stats.metadata (its own), and the dirty pages
+ * of freed extents it keeps until they decay (stats.arenas.<all>.pdirty). That matches the
+ * other backends' figures, which count free memory kept too. stats.resident is its own
+ * resident count. "epoch" refreshes them; mallctl does not allocate. */
+static bool je_heap_stats_(alloy__heap_stats *out) {
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    if (je_mallctl("epoch", &epoch, &len, &epoch, len) != 0) return false;
+    char dirty_name[48];
+    snprintf(dirty_name, sizeof dirty_name, "stats.arenas.%u.pdirty", (unsigned)MALLCTL_ARENAS_ALL);
+    size_t active = 0, metadata = 0, resident = 0, dirty = 0, page = 0, n = sizeof active;
+    if (je_mallctl("stats.active", &active, &n, NULL, 0) != 0 ||
+        je_mallctl("stats.metadata", &metadata, &n, NULL, 0) != 0 ||
+        je_mallctl("stats.resident", &resident, &n, NULL, 0) != 0 ||
+        je_mallctl(dirty_name, &dirty, &n, NULL, 0) != 0 ||
+        je_mallctl("arenas.page", &page, &n, NULL, 0) != 0)
+        return false; /* a jemalloc built without --enable-stats */
+    *out = (alloy__heap_stats){active + metadata + dirty * page, resident,
+                               "stats.active+stats.metadata+pdirty"};
+    return true;
+}
+
 bool alloy__jemalloc_load(alloy__backend *be, const char *path, char *err, size_t errlen) {
     const char *lib = path != NULL ? path : JEMALLOC_SONAME;
     void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
@@ -111,6 +134,7 @@ bool alloy__jemalloc_load(alloy__backend *be, const char *path, char *err, size_
         .usable_size = je_usable_,
         .collect = je_collect_,
         .version = version,
+        .heap_stats = je_heap_stats_,
     };
     alloy__fill_classes(be, je_classes, je_good_size_);
     return true;

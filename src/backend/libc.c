@@ -37,6 +37,17 @@ static void *(*libc_memalign)(size_t, size_t);
 static size_t (*libc_usable_size)(void *);
 static int (*libc_trim)(size_t);
 
+/* mallinfo2: arena is what the arenas took from the system (sbrk and mmapped heaps), hblkhd
+ * the blocks mmapped one by one; free chunks inside the arenas stay in arena. glibc does not
+ * count resident pages. Not in sanitizer builds, whose heap is not glibc's. */
+static struct mallinfo2 (*libc_mallinfo2)(void);
+
+static bool libc_heap_stats(alloy__heap_stats *out) {
+    struct mallinfo2 mi = libc_mallinfo2();
+    *out = (alloy__heap_stats){mi.arena + mi.hblkhd, 0, "mallinfo2.arena+hblkhd"};
+    return true;
+}
+
 static void libc_free_sized(void *p, size_t size) {
     (void)size;
     libc_free(p);
@@ -127,6 +138,8 @@ bool alloy__libc_load(alloy__backend *be, const char *path, char *err, size_t er
         {"malloc_trim", &libc_trim},
     };
     bool ok = alloy__resolve(h, "libc.so.6", syms, sizeof syms / sizeof syms[0], err, errlen);
+    void *mi2 = dlsym(h, "mallinfo2"); /* glibc 2.33 and later */
+    memcpy(&libc_mallinfo2, &mi2, sizeof mi2);
     dlclose(h); /* RTLD_NOLOAD took a reference; libc stays */
     if (!ok) return false;
 #endif
@@ -143,6 +156,7 @@ bool alloy__libc_load(alloy__backend *be, const char *path, char *err, size_t er
         .usable_size = libc_usable,
         .collect = libc_collect,
         .version = gnu_get_libc_version(),
+        .heap_stats = libc_mallinfo2 != NULL ? libc_heap_stats : NULL,
     };
     libc_table.glibc_chunks = chunk_headers_readable(&libc_table);
     *be = libc_table;

@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <string.h>
 
 #define MIMALLOC_SONAME "libmimalloc.so.2"
 
@@ -26,6 +27,21 @@ static void *(*mi_realloc_aligned_fn)(void *p, size_t size, size_t align);
 static alloy__backend mi_table;
 static size_t (*mi_good_size_fn)(size_t size);
 static uint32_t mi_classes[ALLOY__CLASS_SLOTS];
+
+static void (*mi_process_info_fn)(size_t *elapsed, size_t *user, size_t *sys, size_t *rss,
+                                  size_t *peak_rss, size_t *commit, size_t *peak_commit,
+                                  size_t *faults);
+
+/* mi_process_info: current_commit is what mimalloc has committed (segments, their metadata,
+ * and free pages not yet purged); current_rss is its own estimate, on Linux the same commit
+ * count (v2.0.9 and v3 both). Neither allocates. */
+static bool mi_heap_stats_(alloy__heap_stats *out) {
+    size_t rss = 0, commit = 0;
+    mi_process_info_fn(NULL, NULL, NULL, &rss, NULL, &commit, NULL, NULL);
+    if (commit == 0) return false;
+    *out = (alloy__heap_stats){commit, rss, "mi_process_info.current_commit"};
+    return true;
+}
 
 /* mimalloc 2.0.9 (Debian 12) returns misaligned blocks from mi_malloc_aligned
  * when size == alignment is 256, 512 or 1024 (upstream issue #700): its small
@@ -91,6 +107,9 @@ bool alloy__mimalloc_load(alloy__backend *be, const char *path, char *err, size_
     be->version = mi_version_text;
     be->malloc_aligned = mi_malloc_aligned_;
     be->realloc_aligned = mi_realloc_aligned_;
+    void *info = dlsym(h, "mi_process_info"); /* optional: no figures without it */
+    memcpy(&mi_process_info_fn, &info, sizeof info);
+    be->heap_stats = info != NULL ? mi_heap_stats_ : NULL;
     alloy__fill_classes(be, mi_classes, mi_good_size_fn);
     mi_table = *be;
     return true;

@@ -65,6 +65,21 @@ static void tc_collect(bool force) {
     tc_release_fn();
 }
 
+static int (*tc_numeric_fn)(const char *property, size_t *value);
+
+/* generic.heap_size: what the page heap holds from the system, including pages released
+ * back to it (tcmalloc.pageheap_unmapped_bytes), which are taken off: what is left is what
+ * tcmalloc holds committed. tcmalloc does not count resident pages. */
+static bool tc_heap_stats_(alloy__heap_stats *out) {
+    size_t heap = 0, unmapped = 0;
+    if (!tc_numeric_fn("generic.heap_size", &heap) ||
+        !tc_numeric_fn("tcmalloc.pageheap_unmapped_bytes", &unmapped) || unmapped > heap)
+        return false;
+    *out = (alloy__heap_stats){heap - unmapped, 0,
+                               "generic.heap_size-tcmalloc.pageheap_unmapped_bytes"};
+    return true;
+}
+
 bool alloy__tcmalloc_load(alloy__backend *be, const char *path, char *err, size_t errlen) {
     const char *lib = path != NULL ? path : TCMALLOC_SONAME;
     void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
@@ -92,6 +107,9 @@ bool alloy__tcmalloc_load(alloy__backend *be, const char *path, char *err, size_
     be->free_aligned_sized = tc_free_aligned_sized;
     be->collect = tc_collect;
     be->version = tc_version_text;
+    void *numeric = dlsym(h, "MallocExtension_GetNumericProperty"); /* optional */
+    memcpy(&tc_numeric_fn, &numeric, sizeof numeric);
+    be->heap_stats = numeric != NULL ? tc_heap_stats_ : NULL;
     alloy__fill_classes(be, tc_classes, tc_good_size);
     tc_table = *be;
     return true;

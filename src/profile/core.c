@@ -695,19 +695,15 @@ static void fill_latency(arena *a, alloy_profile_latency *out, const uint64_t *h
     out->nbuckets = b != NULL ? k : 0;
 }
 
-static uint64_t heap_from_backend(const char **source) {
-    /* glibc: mallinfo2 when the backend below is glibc malloc itself. */
-    const char *name = alloy__pf_backend_name();
-    if (strcmp(name, "libc") == 0) {
-        extern struct alloy_mi2 {
-            size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks,
-                keepcost;
-        } mallinfo2(void) __attribute__((weak));
-        if (mallinfo2 != NULL) {
-            struct alloy_mi2 mi = mallinfo2();
-            *source = "mallinfo2";
-            return mi.arena + mi.hblkhd;
-        }
+/* The backend's own figure for the memory it holds (src/backend/: mimalloc's commit, jemalloc's
+ * active + metadata, tcmalloc's heap less what it released, glibc's mallinfo2), or 0 with
+ * source "rss" when it has none. Those calls take the backend's locks: not from a signal
+ * handler, where the RSS stands in. */
+static uint64_t heap_from_backend(const char **source, bool in_signal) {
+    alloy__heap_stats hs;
+    if (!in_signal && alloy__backend_heap_stats(&hs) && hs.heap_bytes != 0) {
+        *source = hs.source;
+        return hs.heap_bytes;
     }
     *source = "rss";
     return 0;
@@ -973,7 +969,7 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
     fg->usable_bytes = r->current_bytes;
     fg->requested_bytes = alloy__pf_cfg.o.sample_bytes == 0 && recs ? live_req : 0;
     fg->rss_bytes = alloy__pf_rss();
-    fg->heap_bytes = heap_from_backend(&fg->heap_source);
+    fg->heap_bytes = heap_from_backend(&fg->heap_source, in_signal);
     if (fg->heap_bytes == 0) fg->heap_bytes = fg->rss_bytes;
     if (fg->usable_bytes && fg->requested_bytes)
         fg->internal = (double)(fg->usable_bytes - (fg->requested_bytes < fg->usable_bytes
