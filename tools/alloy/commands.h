@@ -4,7 +4,8 @@
  * A sub-command is one source file with one entry point, int cmd_<name>(int argc, char **argv),
  * where argv[0] is the sub-command's name. It returns the process exit status: 0 success,
  * 1 the work failed, 2 a usage error (one line on stderr, see cli_usage_error). Every
- * sub-command answers --help on stdout with status 0.
+ * sub-command answers --help on stdout with status 0. The exception is validate, whose
+ * statuses 0, 1, 2 are its verdicts: its usage errors are 64 (EX_USAGE), its failures 3.
  *
  * To add one: declare its entry point below, add a row to ALLOY_COMMANDS, list its source in
  * tools/CMakeLists.txt.
@@ -20,7 +21,7 @@
     X(run, "run a program with alloy's override library (backend, debug heap, counters)")          \
     X(profile, "run a program under the profiler: summary and HTML/JSON/CSV/Prometheus reports")   \
     X(report, "turn profile files (a forked family merged) into HTML, JSON, CSV or Prometheus")    \
-    X(validate, "judge an allocator change: tests, leaks, bench, soak -> GO / NO-GO")               \
+    X(validate, "judge an allocator change: tests, leaks, bench, soak -> GO / NO-GO")              \
     X(migrate, "rewrite a C code base from malloc/free to alloy (Coccinelle semantic patches)")
 
 int cmd_run(int argc, char **argv);

@@ -80,7 +80,8 @@ static int usage(FILE *f) {
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "  %-10s %s\n", "help", "show the help of a command");
     fprintf(f, "\n'alloy help COMMAND' or 'alloy COMMAND --help' shows what a command takes.\n"
-               "Exit status: 0 success, 1 failure, 2 usage error.\n");
+               "Exit status: 0 success, 1 failure, 2 usage error; validate exits with its\n"
+               "verdict instead (0 GO, 1 CONDITIONAL GO, 2 NO-GO) and 64 on a usage error.\n");
     return 0;
 }
 
