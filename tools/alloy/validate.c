@@ -53,11 +53,11 @@ static const char help[] =
     "          runs it under valgrind's memcheck instead\n"
     "  stress  --stress CMD under the candidate, once: crashes and failures\n"
     "  bench   --bench CMD: baseline, candidate and baseline again, N interleaved rounds;\n"
-    "          medians of wall time and peak RSS, 95%% bootstrap intervals, Mann-Whitney U,\n"
-    "          and the baseline against itself (A/A) for the noise\n"
+    "          medians of wall time, CPU time and peak RSS, 95%% bootstrap intervals,\n"
+    "          Mann-Whitney U, and the baseline against itself (A/A) for the noise\n"
     "  soak    --soak CMD under the candidate for --duration D (e.g. 90s, 30m, 24h), then\n"
     "          SIGTERM; its RSS sampled from /proc, growth per hour fitted by least squares\n"
-    "A phase whose command is not given is not run; --skip leaves one out by name.\n"
+    "A phase whose command is not given is not run.\n"
     "\n"
     "  --baseline SPEC, --candidate SPEC   NAME (one of: %s)\n"
     "                  or NAME:PATH (that backend's library loaded from PATH)\n"
@@ -68,7 +68,10 @@ static const char help[] =
     "                  test_failures_pct = 5 conditional, soak_growth_mb_per_hour = 1 no-go,\n"
     "                  stress_peak_rss_mb = 100 off (the stress run's peak RSS)\n"
     "  --runs N        bench rounds (default 10, at least 3)\n"
-    "  --report-md FILE, --report-json FILE   write the reports (never replaced unless --force)\n"
+    "  --skip PHASE    leave phases out (smoke, leaks, stress, bench, soak; comma-separated)\n"
+    "  --valgrind      the leaks phase under valgrind's memcheck (which then serves memory)\n"
+    "  --report-md FILE, --report-json FILE   write the reports\n"
+    "  -f, --force     replace report files that exist\n"
     "  -h, --help      show this help\n"
     "\n"
     "CMD is one command line split into words by validate itself, never by a shell: blanks\n"
@@ -76,9 +79,10 @@ static const char help[] =
     "backslash outside quotes keeps the next character; no variables, globs or redirections\n"
     "(write \"sh -c '...'\" to have them). MB is 10^6 bytes.\n"
     "\n"
-    "Exit status: 0 GO, 1 CONDITIONAL GO, 2 NO-GO; 3 the validation could not be carried out\n"
-    "(no override library, a report not written); 64 usage error (bad option, criteria file\n"
-    "or spec).\n";
+    "Exit status: 0 GO, 1 CONDITIONAL GO, 2 NO-GO; 3 no verdict: the validation could not be\n"
+    "carried out (no override library, a report not written) or a run was stopped by SIGINT,\n"
+    "SIGQUIT, SIGTERM or SIGHUP (any other signal is a crash); 64 usage error (bad option,\n"
+    "criteria file or spec).\n";
 
 /* ---- criteria ---------------------------------------------------------------------------- */
 
