@@ -140,9 +140,9 @@ ALLOY_HIDDEN extern pf_config alloy__pf_cfg;
  * false when the profiler is stopped or the call comes from its own code. */
 ALLOY_HIDDEN bool alloy__pf_enter(pf_self *me);
 static inline bool alloy__pf_on(pf_self *me) {
-    if (ALLOY_LIKELY(__atomic_load_n(&alloy__pf_live, __ATOMIC_RELAXED) == me->gen &&
-                     me->inside == 0))
-        return true;
+    uint32_t live = __atomic_load_n(&alloy__pf_live, __ATOMIC_RELAXED);
+    if (ALLOY_LIKELY(live == me->gen && me->inside == 0)) return true;
+    if (live == PF_STOPPED) return false; /* stopped: a forward, no call */
     return alloy__pf_enter(me);
 }
 
