@@ -32,8 +32,10 @@ static alloy__backend below;
 
 enum { K_MALLOC, K_CALLOC, K_ALIGNED };
 
-/* One allocation of kind k: a, b are (size, 0), (count, size) or (size, align). */
-PF_INLINE void *alloc_body(pf_self *me, int k, size_t a, size_t b, bool timed, bool sh) {
+/* One allocation of kind k: a, b are (size, 0), (count, size) or (size, align). frame: the
+ * layer entry's frame, where a stack walk starts and whose return address is the call site. */
+PF_INLINE void *alloc_body(pf_self *me, int k, size_t a, size_t b, bool timed, bool sh,
+                           const void *frame) {
     uint64_t t0 = timed ? alloy__pf_now() : 0;
     void *p = k == K_MALLOC   ? below.malloc(a)
               : k == K_CALLOC ? below.calloc(a, b)
@@ -49,15 +51,17 @@ PF_INLINE void *alloc_body(pf_self *me, int k, size_t a, size_t b, bool timed, b
         usable = alloy__usable(&below, p);
     else
         usable = alloy__alloc_bytes(&below, p, req);
-    alloy__pf_count_alloc(me, sh, p, req, usable, timed, t0, t1, __builtin_frame_address(0));
+    alloy__pf_count_alloc(me, sh, p, req, usable, timed, t0, t1, frame);
     return p;
 }
 
+/* The out-of-line variants walk from their own frames: the entry's is gone when they are
+ * reached by a tail call. */
 PF_COLD static void *alloc_timed(pf_self *me, int k, size_t a, size_t b) {
-    return alloc_body(me, k, a, b, true, false);
+    return alloc_body(me, k, a, b, true, false, __builtin_frame_address(0));
 }
 PF_COLD static void *alloc_shared(pf_self *me, int k, size_t a, size_t b) {
-    return alloc_body(me, k, a, b, alloy__pf_timed(me), true);
+    return alloc_body(me, k, a, b, alloy__pf_timed(me), true, __builtin_frame_address(0));
 }
 
 PF_INLINE void *alloc_slot(int k, size_t a, size_t b) {
@@ -68,7 +72,7 @@ PF_INLINE void *alloc_slot(int k, size_t a, size_t b) {
                                : below.malloc_aligned(a, b);
     if (ALLOY_UNLIKELY(me->shared)) return alloc_shared(me, k, a, b);
     if (ALLOY_UNLIKELY(alloy__pf_timed(me))) return alloc_timed(me, k, a, b);
-    return alloc_body(me, k, a, b, false, false);
+    return alloc_body(me, k, a, b, false, false, __builtin_frame_address(0));
 }
 
 static void *pf_malloc(size_t n) {

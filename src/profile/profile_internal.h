@@ -164,7 +164,8 @@ ALLOY_HIDDEN void alloy__pf_big_size(pf_slot *s, size_t req);
 /* Fold a thread's pending bytes into the shared total and the peak. */
 ALLOY_HIDDEN void alloy__pf_fold(int64_t delta);
 /* A block whose bytes crossed the sampling point (every block in full mode):
- * draw the next point, capture the stack, record it. */
+ * draw the next point, find its stack, record it. frame: the layer entry's
+ * frame (frame pointer kept), whose return address is the allocation site. */
 ALLOY_HIDDEN void alloy__pf_record(pf_self *me, void *p, size_t req, const void *frame);
 /* Before a block that may have a record is freed: take the record out and count the free. */
 ALLOY_HIDDEN void alloy__pf_unrecord(pf_self *me, const void *p, size_t usable, size_t req_hint);
