@@ -21,12 +21,14 @@
     X(run, "run a program with alloy's override library (backend, debug heap, counters)")          \
     X(profile, "run a program under the profiler: summary and HTML/JSON/CSV/Prometheus reports")   \
     X(report, "turn profile files (a forked family merged) into HTML, JSON, CSV or Prometheus")    \
+    X(bench, "compare allocator backends: built-in workloads or your command, with the noise")     \
     X(validate, "judge an allocator change: tests, leaks, bench, soak -> GO / NO-GO")              \
     X(migrate, "rewrite a C code base from malloc/free to alloy (Coccinelle semantic patches)")
 
 int cmd_run(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 

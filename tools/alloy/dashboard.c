@@ -65,6 +65,10 @@ void cli_json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+void cli_html_text(FILE *f, const char *s) {
+    esc(f, s);
+}
+
 static void frame_html(FILE *f, const alloy_profile_frame *fr) {
     fprintf(f, "<code>0x%llx</code> ", (unsigned long long)fr->pc);
     if (fr->function) esc(f, fr->function);
@@ -511,20 +515,46 @@ static const char css[] =
     ".kv td:first-child{color:#555}.rule{border-left:4px solid #ff7f0e;padding:4px 8px;margin:6px "
     "0}";
 
-bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs, size_t n,
-                         const cli_series *series) {
-    const alloy_profile_report *r = &m->r;
-    char a[48], b[48];
-    bool js = cli_asset_uplot_js[0] != '\0';
+bool cli_html_charts(void) {
+    return cli_asset_uplot_js[0] != '\0';
+}
+
+void cli_html_begin(FILE *f, const char *title, const char *extra_css) {
+    bool js = cli_html_charts();
     fputs("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
           "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
           "style-src 'unsafe-inline'; img-src data:",
           f);
     fputs(js ? "; script-src 'unsafe-inline'\">" : "\">", f);
-    fputs("<title>alloy profile</title><style>", f);
+    fputs("<title>", f);
+    esc(f, title);
+    fputs("</title><style>", f);
     fputs(css, f);
+    if (extra_css != NULL) fputs(extra_css, f);
     if (js) fputs(cli_asset_uplot_css, f);
-    fputs("</style></head><body><header><h1>alloy profile</h1><div>", f);
+    fputs("</style></head><body><header><h1>", f);
+    esc(f, title);
+    fputs("</h1>", f);
+}
+
+void cli_html_end(FILE *f) {
+    if (cli_html_charts()) {
+        fputs("<script>", f);
+        fputs(cli_asset_uplot_js, f);
+        fputs("</script><script>", f);
+        fputs(cli_asset_dashboard_js, f);
+        fputs("</script>", f);
+    }
+    fputs("</body></html>\n", f);
+}
+
+bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs, size_t n,
+                         const cli_series *series) {
+    const alloy_profile_report *r = &m->r;
+    char a[48], b[48];
+    bool js = cli_html_charts();
+    cli_html_begin(f, "alloy profile", NULL);
+    fputs("<div>", f);
     for (size_t i = 0; i < n; i++) {
         fprintf(f, "%spid %llu", i ? " · " : "", (unsigned long long)procs[i].r.pid);
         if (procs[i].path) {
@@ -630,14 +660,7 @@ bool cli_dashboard_write(FILE *f, const cli_profile *m, const cli_profile *procs
     }
     if (na == 0) fputs("<p class=m>No rule fired: nothing stands out.</p>", f);
     fputs("</section></main>", f);
-    if (js) {
-        chart_data(f, r, series);
-        fputs("<script>", f);
-        fputs(cli_asset_uplot_js, f);
-        fputs("</script><script>", f);
-        fputs(cli_asset_dashboard_js, f);
-        fputs("</script>", f);
-    }
-    fputs("</body></html>\n", f);
+    if (js) chart_data(f, r, series);
+    cli_html_end(f);
     return !ferror(f);
 }

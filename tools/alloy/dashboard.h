@@ -50,6 +50,22 @@ size_t cli_dashboard_advice(const alloy_profile_report *r, cli_advice *out, size
  * element too), control bytes and invalid UTF-8 as U+FFFD. NULL is written as "". */
 void cli_json_string(FILE *f, const char *s);
 
+/* ---- the page every alloy HTML report is built on (profile, bench) ---------------------- */
+
+/* True when the build embedded uPlot: cli_html_end then adds it and dashboard.js, which draws
+ * the charts the page's <script type="application/json" id="alloy-data"> describes (see
+ * dashboard.js for the members it reads; "charts" is the generic one). */
+bool cli_html_charts(void);
+/* The page up to its <header><h1>title</h1>, left open for the caller's header lines: the
+ * offline CSP, the report's CSS, then extra_css (may be NULL) and uPlot's. */
+void cli_html_begin(FILE *f, const char *title, const char *extra_css);
+/* s as HTML text or attribute value: markup bytes escaped, control bytes and invalid UTF-8 as
+ * U+FFFD. */
+void cli_html_text(FILE *f, const char *s);
+/* uPlot and dashboard.js (when embedded), then the end of the page. The caller closes its own
+ * elements and writes its alloy-data block first. */
+void cli_html_end(FILE *f);
+
 /* Formats of cli_report_write (report.c). */
 enum { CLI_FMT_NONE, CLI_FMT_HTML, CLI_FMT_JSON, CLI_FMT_CSV, CLI_FMT_PROM, CLI_FMT_TEXT };
 /* Write merged in fmt to out (NULL: stdout), never replacing a file unless force. */

@@ -216,7 +216,7 @@ static void wait_tick(pid_t pid, int pidfd, unsigned tick_ms) {
     nanosleep(&ts, NULL);
 }
 
-static double now_s(void) {
+double cli_monotonic_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -267,7 +267,7 @@ int cli_child_spawn(const char *cmd, char *const argv[], char *const envp[],
     sigaction(SIGHUP, &fwd, &o_hup);
 
     pid_t pid;
-    double t0 = now_s();
+    double t0 = cli_monotonic_s();
     int err = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
@@ -295,7 +295,7 @@ int cli_child_spawn(const char *cmd, char *const argv[], char *const envp[],
                 tick(o->arg, false);
             }
         }
-        end->wall_s = now_s() - t0;
+        end->wall_s = cli_monotonic_s() - t0;
         end->wstatus = st;
         if (pidfd >= 0) close(pidfd);
         child_pid = 0;

@@ -81,6 +81,9 @@ typedef struct cli_child_end {
 int cli_child_spawn(const char *cmd, char *const argv[], char *const envp[],
                     const cli_child_opts *o, cli_child_end *end);
 
+/* CLOCK_MONOTONIC now, in seconds. */
+double cli_monotonic_s(void);
+
 /* The backend names this build accepts, separated by spaces. */
 const char *cli_backend_names(void);
 /* True when name is a backend name this build knows. */

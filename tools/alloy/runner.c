@@ -61,7 +61,9 @@ bool cli_run_ok(const cli_run_result *r) {
 }
 
 const char *cli_run_describe(const cli_run_result *r, char *buf, size_t n) {
-    if (r->signal != 0)
+    if (r->timed_out)
+        snprintf(buf, n, "timed out after %.0f s", r->wall_s);
+    else if (r->signal != 0)
         snprintf(buf, n, "killed by signal %d (%s)", r->signal, strsignal(r->signal));
     else if (r->exit_code < 0 && r->status == 127)
         snprintf(buf, n, "command not found");
@@ -129,6 +131,21 @@ static void last_line(const char *text, char *out, size_t n) {
     out[l] = '\0';
 }
 
+/* CLI_RUN_TIMEOUT: a tick that kills the child once its time is up. */
+typedef struct deadline {
+    const cli_child_end *end;
+    double seconds, start;
+    bool fired;
+} deadline;
+
+static void deadline_tick(void *arg, bool ended) {
+    deadline *d = arg;
+    if (!ended && !d->fired && d->end->pid > 0 && cli_monotonic_s() - d->start >= d->seconds) {
+        kill(d->end->pid, SIGKILL);
+        d->fired = true;
+    }
+}
+
 /* A file that vanishes when closed, for the child's output. */
 static int temp_fd(void) {
     const char *dir = getenv("TMPDIR");
@@ -157,9 +174,16 @@ bool cli_run_once(const char *cmd, char *const argv[], const cli_run_spec *s, un
         o.out_fd = out_fd;
         o.err_fd = err_fd;
         cli_child_end end;
+        deadline dl = {&end, (double)(flags >> 8), cli_monotonic_s(), false};
+        if (flags >> 8) {
+            o.tick = deadline_tick;
+            o.arg = &dl;
+            o.tick_ms = 50;
+        }
         fflush(stdout);
         fflush(stderr);
         r->status = cli_child_spawn(cmd, argv, env.v, &o, &end);
+        r->timed_out = dl.fired;
         r->wall_s = end.wall_s;
         r->user_s = (double)end.ru.ru_utime.tv_sec + (double)end.ru.ru_utime.tv_usec * 1e-6;
         r->sys_s = (double)end.ru.ru_stime.tv_sec + (double)end.ru.ru_stime.tv_usec * 1e-6;

@@ -58,6 +58,9 @@ enum {
                                * stderr to a file whose last line lands in err_line; without
                                * it both are this process's */
 };
+/* Or'ed into the flags: a run still going after s seconds (1..16777215) is killed (SIGKILL)
+ * and marked timed_out. Without it a run may take as long as it takes. */
+#define CLI_RUN_TIMEOUT(s) ((unsigned)(s) << 8)
 
 /* One measured run. */
 typedef struct cli_run_result {
@@ -71,13 +74,14 @@ typedef struct cli_run_result {
                          * 126 cannot run */
     char *out;          /* CLI_RUN_CAPTURE: its stdout, NUL-terminated (free() it); else NULL */
     char err_line[256]; /* CLI_RUN_QUIET: the last non-empty line it wrote on stderr, or "" */
+    bool timed_out;     /* CLI_RUN_TIMEOUT: killed for running too long */
 } cli_run_result;
 
 /* True when the run ended with exit status 0. */
 bool cli_run_ok(const cli_run_result *r);
 
 /* One line saying how r ended: "exit status 3", "killed by signal 11 (Segmentation fault)",
- * "command not found", ... into buf; returns buf. */
+ * "timed out after 30 s", "command not found", ... into buf; returns buf. */
 const char *cli_run_describe(const cli_run_result *r, char *buf, size_t n);
 
 /* Build the child's environment for s into e (initialized here; cli_env_free it). False with

@@ -45,4 +45,18 @@
       series: series
     }, data);
   }
+  // Generic charts (alloy bench): {id, x_label, y_label, bytes, x: [...], series: [{label,
+  // values: [...]}]}, a missing value as null; points drawn, since a few x values are common.
+  (d.charts || []).forEach(function (c) {
+    var series = [{ label: c.x_label }], data = [c.x];
+    c.series.forEach(function (s, i) {
+      series.push({ label: s.label, stroke: colours[i % colours.length], width: 1.5,
+                    points: { show: true, size: 7 } });
+      data.push(s.values);
+    });
+    var y = { label: c.y_label, size: 80 };
+    if (c.bytes) y.values = bytes;
+    chart(c.id, { scales: { x: { time: false } }, axes: [{ label: c.x_label }, y],
+                  series: series }, data);
+  });
 })();
