@@ -96,6 +96,27 @@ if case == "leak":
     check("clean-no-leak", rc == 0 and figs.get("leaked_bytes") == 0 and
           figs.get("processes_reported") == 1, "%d %s" % (rc, figs))
 
+elif case == "memory-errors":
+    # One byte written past a 20-byte block (inside mimalloc's rounding, so the plain run
+    # passes): the debug heap reports a heap-buffer-overflow, memcheck an invalid write; NO-GO
+    # on memory_errors with the error named, and no crash counted for the debug heap's abort.
+    rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", "mimalloc",
+                               "--tests", VICTIM + " overflow")
+    mr = reasons(d, "memory_errors")
+    check("status-nogo", rc == 2, "status %d\n%s%s" % (rc, out, err))
+    check("debug-heap-error", len(mr) == 1 and mr[0]["figure"] == 1 and
+          "heap-buffer-overflow" in mr[0]["text"] and "validate_victim.c" in mr[0]["text"],
+          str(d and d["reasons"]))
+    check("no-crash-counted", not reasons(d, "crashes"), str(d and d["reasons"]))
+    check("smoke-passed", d is not None and not [r for r in d["reasons"] if r["phase"] == "smoke"],
+          str(d and d["reasons"]))
+    if shutil.which("valgrind"):
+        rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", "mimalloc",
+                                   "--tests", VICTIM + " overflow", "--valgrind")
+        mr = reasons(d, "memory_errors")
+        check("valgrind-error", rc == 2 and len(mr) == 1 and
+              "Invalid write of size 1" in mr[0]["text"], "%d %s" % (rc, d and d["reasons"]))
+
 elif case == "crash":
     # The candidate library aborts on its 2000th allocation: every phase that runs under it
     # crashes; NO-GO with the signal named.

@@ -6,6 +6,8 @@
  *   leak KB                   allocate KB KiB in 4 KiB blocks and drop every pointer
  *   soak GROW_KB_PER_S        run until SIGTERM; keep a fixed working set busy and, when
  *                             GROW_KB_PER_S > 0, keep that much more memory every second
+ *   overflow                  write one byte past a 20-byte block (inside the allocator's
+ *                             rounding, so only a checker sees it), then free it
  *   exit N                    exit with status N at once
  *
  * Every mode but exit checks what it wrote and exits 3 if a block came back corrupted.
@@ -127,8 +129,17 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc == 3 && strcmp(argv[1], "soak") == 0) return soak(strtol(argv[2], NULL, 10));
+    if (argc == 2 && strcmp(argv[1], "overflow") == 0) {
+        char *p = malloc(20);
+        if (p == NULL) return 1;
+        volatile char *v = p; /* stores the compiler may not drop before the free */
+        for (int i = 0; i < 20; i++) v[i] = 0;
+        v[20] = 'x';
+        free(p);
+        return 0;
+    }
     if (argc == 3 && strcmp(argv[1], "exit") == 0) return (int)strtol(argv[2], NULL, 10);
     fprintf(stderr, "usage: validate_victim work ROUNDS [SLOW_UNDER] | leak KB | soak KB_PER_S "
-                    "| exit N\n");
+                    "| overflow | exit N\n");
     return 2;
 }

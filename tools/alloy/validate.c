@@ -649,37 +649,61 @@ static void tally_debug_report(leak_tally *t, const char *path) {
     fclose(f);
 }
 
-/* Add one valgrind log to t: "definitely lost: N bytes in M blocks", "ERROR SUMMARY: N". */
+/* A number as valgrind prints it ("1,048,576"), from *p on; *p moves past it. */
+static uint64_t vg_number(const char **p) {
+    uint64_t n = 0;
+    for (; (**p >= '0' && **p <= '9') || **p == ','; (*p)++)
+        if (**p != ',') n = n * 10 + (uint64_t)(**p - '0');
+    return n;
+}
+
+/* The text of a valgrind log line after its "==PID== " prefix. */
+static const char *vg_text(const char *line) {
+    const char *p = strstr(line, "== ");
+    return p != NULL && line[0] == '=' ? p + 3 : line;
+}
+
+/* Add one valgrind log to t: "definitely lost: N bytes in M blocks" is the leak, "ERROR
+ * SUMMARY: N errors" the memory errors (leaks are not errors: --errors-for-leak-kinds=none);
+ * the first error is named by its title line and the first frame under it. */
 static void tally_valgrind_log(leak_tally *t, const char *path) {
     FILE *f = fopen(path, "r");
     if (f == NULL) return;
-    char line[1024];
+    static const char *const titles[] = {"Invalid ",        "Conditional jump", "Use of uninit",
+                                         "Mismatched free", "Syscall param",    "Source and dest",
+                                         "Argument '"};
+    char line[1024], title[120] = "";
+    bool want_frame = false;
     while (fgets(line, sizeof line, f) != NULL) {
-        const char *p;
-        if ((p = strstr(line, "definitely lost: ")) != NULL) {
-            char num[64];
-            size_t k = 0;
-            for (p += 17; *p && *p != ' ' && k + 1 < sizeof num; p++)
-                if (*p != ',') num[k++] = *p;
-            num[k] = '\0';
-            t->bytes += strtoull(num, NULL, 10);
-            const char *in = strstr(p, " in ");
-            if (in != NULL) {
-                k = 0;
-                for (in += 4; *in && *in != ' ' && k + 1 < sizeof num; in++)
-                    if (*in != ',') num[k++] = *in;
-                num[k] = '\0';
-                t->blocks += strtoull(num, NULL, 10);
+        line[strcspn(line, "\n")] = '\0';
+        const char *text = vg_text(line), *p;
+        if ((p = strstr(text, "definitely lost: ")) != NULL) {
+            p += 17;
+            t->bytes += vg_number(&p);
+            if ((p = strstr(p, " in ")) != NULL) {
+                p += 4;
+                t->blocks += vg_number(&p);
             }
             t->processes++;
-        } else if ((p = strstr(line, "ERROR SUMMARY: ")) != NULL) {
-            unsigned long e = strtoul(p + 15, NULL, 10);
-            if (e > 0 && t->errors == 0)
-                snprintf(t->first_error, sizeof t->first_error, "%lu error%s in %s", e,
-                         e == 1 ? "" : "s", strrchr(path, '/') + 1);
-            t->errors += e;
+        } else if ((p = strstr(text, "ERROR SUMMARY: ")) != NULL) {
+            p += 15;
+            t->errors += vg_number(&p);
+        } else if (title[0] == '\0') {
+            for (size_t i = 0; i < sizeof titles / sizeof titles[0]; i++)
+                if (strncmp(text, titles[i], strlen(titles[i])) == 0) {
+                    snprintf(title, sizeof title, "%.100s", text);
+                    want_frame = true;
+                }
+        } else if (want_frame && (p = strstr(text, "at 0x")) != NULL) {
+            const char *where = strstr(p, ": ");
+            if (t->first_error[0] == '\0')
+                snprintf(t->first_error, sizeof t->first_error, "%.100s at %.90s", title,
+                         where ? where + 2 : p);
+            want_frame = false;
         }
     }
+    if (title[0] != '\0' && t->first_error[0] == '\0')
+        snprintf(t->first_error, sizeof t->first_error, "%s", title);
     fclose(f);
 }
 
