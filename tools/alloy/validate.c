@@ -935,7 +935,7 @@ static bool phase_bench(validation *v, char *const *argv) {
     /* Failed runs are counted, never averaged; the comparison takes the rounds where all three
      * runs succeeded, so the three samples stay paired by round. */
     unsigned crashed[3] = {0}, failed[3] = {0};
-    const cli_run_result *first_bad[3] = {NULL};
+    const cli_run_result *first_bad[3] = {NULL}, *first_crash = NULL, *first_fail = NULL;
     double *wall[3], *cpu[3], *rss[3];
     for (int s = 0; s < 3; s++) {
         wall[s] = vals + (size_t)s * v->runs;
@@ -954,6 +954,8 @@ static bool phase_bench(validation *v, char *const *argv) {
             else
                 failed[s]++;
             if (first_bad[s] == NULL) first_bad[s] = x;
+            if (s == 1 && is_crash(x) && first_crash == NULL) first_crash = x;
+            if (s == 1 && !is_crash(x) && first_fail == NULL) first_fail = x;
         }
         if (!all) continue;
         for (int s = 0; s < 3; s++) {
@@ -964,7 +966,9 @@ static bool phase_bench(validation *v, char *const *argv) {
         }
         n++;
     }
-    char how[160] = "";
+    char how[160] = "", crash_how[160] = "", fail_how[160] = "";
+    if (first_crash != NULL) cli_run_describe(first_crash, crash_how, sizeof crash_how);
+    if (first_fail != NULL) cli_run_describe(first_fail, fail_how, sizeof fail_how);
     add_fact(p, "rounds", v->runs, "", "%u", v->runs);
     add_fact(p, "rounds_compared", (double)n, "", "%zu (every run of the round succeeded)", n);
     add_fact(p, "candidate_crashes", crashed[1], "", "%u", crashed[1]);
@@ -978,10 +982,10 @@ static bool phase_bench(validation *v, char *const *argv) {
                first_bad[1]->err_line);
     }
     judge(v, K_CRASHES, PH_BENCH, crashed[1], "bench: %u of %u candidate runs crashed (%s)",
-          crashed[1], v->runs, how);
+          crashed[1], v->runs, crash_how);
     double fpct = 100.0 * failed[1] / v->runs;
     judge(v, K_FAILURES, PH_BENCH, fpct, "bench: %u of %u candidate runs failed (%.0f%%; %s)",
-          failed[1], v->runs, fpct, how);
+          failed[1], v->runs, fpct, fail_how);
     if (first_bad[0] != NULL || first_bad[2] != NULL) {
         char bhow[160];
         cli_run_describe(first_bad[0] ? first_bad[0] : first_bad[2], bhow, sizeof bhow);
