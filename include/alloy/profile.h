@@ -42,6 +42,9 @@
 ALLOY_EXTERN_C_BEGIN
 
 #define ALLOY_PROFILE_SCHEMA "alloy-profile/1"
+/* Minor version of the schema: fields added without changing the schema string (1: parent_pid,
+ * inherited). */
+#define ALLOY_PROFILE_SCHEMA_MINOR 1
 
 typedef struct alloy_profile_options {
     bool track_sizes;        /* size histogram and top sizes (default true) */
@@ -115,21 +118,31 @@ typedef struct alloy_profile_sample {
     double allocs_per_s, frees_per_s;
 } alloy_profile_sample;
 
+/* A forked child's profile is its own: its counters, histograms, latency, threads, timeline
+ * and leaks start at the fork; the blocks it inherited live are counted here, not in them. */
+typedef struct alloy_profile_inherited {
+    uint64_t count, bytes;               /* blocks live at the fork, their usable bytes */
+    uint64_t freed_count, freed_bytes;   /* of them, freed since (usable; not in free_count) */
+    uint64_t leaked_count, leaked_bytes; /* of them, still live (requested; not in leaks) */
+} alloy_profile_inherited;
+
 typedef struct alloy_profile_report {
     const char *schema; /* ALLOY_PROFILE_SCHEMA */
     const char *mode;   /* "full" or "sampled" */
     const char *backend;
     uint64_t pid;
-    double start_time, end_time, duration_s; /* unix seconds; end = time of the snapshot */
+    uint64_t parent_pid; /* forked while profiled: the parent's pid (0: not a forked child) */
+    alloy_profile_inherited inherited; /* a forked child: what it inherited (zeros otherwise) */
+    double start_time, end_time, duration_s; /* unix seconds (a forked child: from the fork) */
     size_t sample_bytes;
     unsigned latency_every;
     const char *clock; /* "tsc" or "clock_gettime" */
 
     uint64_t alloc_count, free_count, realloc_count;
-    uint64_t alloc_bytes, alloc_usable_bytes;        /* requested, usable */
-    uint64_t free_bytes, free_usable_bytes;          /* free_bytes: requested, when known */
-    uint64_t current_bytes, current_count;           /* usable bytes live (seen by the profiler) */
-    uint64_t peak_bytes;                             /* exact in full mode */
+    uint64_t alloc_bytes, alloc_usable_bytes; /* requested, usable */
+    uint64_t free_bytes, free_usable_bytes;   /* free_bytes: requested, when known */
+    uint64_t current_bytes, current_count;    /* usable bytes live (seen; inherited included) */
+    uint64_t peak_bytes;                      /* exact in full mode */
     uint64_t unknown_free_count, unknown_free_bytes; /* blocks the profiler never saw */
     uint64_t failed_count;                           /* allocations that returned NULL */
 

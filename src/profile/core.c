@@ -328,14 +328,72 @@ static void recs_clear(void) {
 }
 
 /* Fork: hold every record lock across fork() so the child finds them free. */
+static pid_t prefork_pid;
 static void atfork_prepare(void) {
+    prefork_pid = getpid();
     for (unsigned i = 0; i < SHARDS; i++) lock_take(&shards[i].lock);
 }
 static void atfork_release(void) {
     for (unsigned i = 0; i < SHARDS; i++) lock_drop(&shards[i].lock);
 }
+
+/* ---- forked children ------------------------------------------------------------------
+ * A child's profile is its own (docs/profile.md, "Forked processes"): at the fork its
+ * cumulative figures start from zero (a new generation: the parent's slots are left behind,
+ * the forking thread's slot is zeroed on its next call), its live bytes carry on from what it
+ * inherited, and the records of inherited blocks are marked, so that freeing one counts in
+ * inherited.freed_* (not free_count) and one left live counts in inherited.leaked_* (not in
+ * the leaks). A family's files then add up: each block is counted in the process that
+ * allocated it. */
+#define PF_INHERITED 0x80000000u /* pf_rec.owner: a block live at the fork */
+static uint64_t fork_parent_pid;
+static uint64_t inh_count, inh_bytes;             /* live at the fork */
+static uint64_t inh_freed_count, inh_freed_bytes; /* atomic: freed since */
+
+static uint64_t sub0(uint64_t a, uint64_t b) {
+    return a > b ? a - b : 0;
+}
+
+/* Blocks and usable bytes live now, inherited ones included (the child's one thread, at the
+ * fork: no other thread writes a slot). */
+static void live_now(uint64_t *count, uint64_t *bytes) {
+    uint32_t gen = __atomic_load_n(&alloy__pf_cfg.gen, __ATOMIC_ACQUIRE);
+    uint64_t ac = 0, fc = 0, au = 0, fu = 0;
+    for (uint32_t i = 0; i < PF_MAX_THREADS; i++) {
+        pf_slot *s = __atomic_load_n(&slots[i], __ATOMIC_ACQUIRE);
+        if (s == NULL || (!s->shared && __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != gen))
+            continue;
+        ac += __atomic_load_n(&s->alloc_count, __ATOMIC_RELAXED);
+        fc += __atomic_load_n(&s->free_count, __ATOMIC_RELAXED);
+        au += __atomic_load_n(&s->alloc_usable, __ATOMIC_RELAXED);
+        fu += __atomic_load_n(&s->free_usable, __ATOMIC_RELAXED);
+    }
+    *count = sub0(ac + inh_count, fc + __atomic_load_n(&inh_freed_count, __ATOMIC_RELAXED));
+    *bytes = sub0(au + inh_bytes, fu + __atomic_load_n(&inh_freed_bytes, __ATOMIC_RELAXED));
+}
+
 ALLOY_HIDDEN void alloy__pf_fork_child_core(void);
 void alloy__pf_fork_child_core(void) {
+    if (overflow != NULL) { /* the profiler has run: its figures are the parent's */
+        uint64_t count, bytes;
+        live_now(&count, &bytes);
+        for (unsigned i = 0; i < SHARDS; i++) /* locked since atfork_prepare */
+            for (uint32_t j = 0; j < shards[i].cap; j++)
+                if (shards[i].tab[j].key != 0) shards[i].tab[j].owner |= PF_INHERITED;
+        inh_count = count;
+        inh_bytes = bytes;
+        __atomic_store_n(&inh_freed_count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&inh_freed_bytes, 0, __ATOMIC_RELAXED);
+        fork_parent_pid = (uint64_t)prefork_pid;
+        __atomic_add_fetch(&alloy__pf_cfg.gen, 2, __ATOMIC_ACQ_REL);
+        slot_zero(overflow);
+        __atomic_store_n(&peak_bytes, __atomic_load_n(&live_bytes, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+        if (__atomic_load_n(&alloy__pf_running, __ATOMIC_RELAXED))
+            __atomic_store_n(&alloy__pf_live, alloy__pf_cfg.gen, __ATOMIC_RELEASE);
+        start_wall = alloy__pf_wall();
+        start_mono = alloy__pf_mono_ns();
+    }
     atfork_release();
 }
 ALLOY_HIDDEN void alloy__pf_atfork_prepare(void);
@@ -537,6 +595,12 @@ void alloy__pf_count_free(pf_self *me, const pf_taken *t, size_t usable, size_t 
         PF_ADD(s, unknown_free_bytes, usable);
         return;
     }
+    if (t->found && (t->owner & PF_INHERITED)) { /* a forked child frees its parent's block */
+        __atomic_fetch_add(&inh_freed_count, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&inh_freed_bytes, (uint64_t)usable, __ATOMIC_RELAXED);
+        alloy__pf_live_add(me, -(int64_t)usable);
+        return;
+    }
     PF_ADD(s, free_count, 1);
     PF_ADD(s, free_usable, usable);
     PF_ADD(s, free_bytes, t->found ? t->size : req_hint);
@@ -569,6 +633,9 @@ static void reset_all(void) {
     __atomic_add_fetch(&alloy__pf_cfg.gen, 2, __ATOMIC_ACQ_REL);
     if (overflow != NULL) slot_zero(overflow);
     recs_clear();
+    inh_count = inh_bytes = 0; /* the inherited blocks' records are gone too */
+    __atomic_store_n(&inh_freed_count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&inh_freed_bytes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&live_bytes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&peak_bytes, 0, __ATOMIC_RELAXED);
     if (__atomic_load_n(&alloy__pf_running, __ATOMIC_RELAXED))
@@ -885,9 +952,16 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
     r->free_usable_bytes = sum->free_usable;
     r->unknown_free_count = sum->unknown_free_count;
     r->unknown_free_bytes = sum->unknown_free_bytes;
+    /* A forked child's live blocks include those it inherited (not in its counters). */
+    r->parent_pid = fork_parent_pid;
+    r->inherited.count = inh_count;
+    r->inherited.bytes = inh_bytes;
+    r->inherited.freed_count = __atomic_load_n(&inh_freed_count, __ATOMIC_RELAXED);
+    r->inherited.freed_bytes = __atomic_load_n(&inh_freed_bytes, __ATOMIC_RELAXED);
     r->current_bytes =
-        sum->alloc_usable > sum->free_usable ? sum->alloc_usable - sum->free_usable : 0;
-    r->current_count = sum->alloc_count > sum->free_count ? sum->alloc_count - sum->free_count : 0;
+        sub0(sum->alloc_usable + inh_bytes, sum->free_usable + r->inherited.freed_bytes);
+    r->current_count =
+        sub0(sum->alloc_count + inh_count, sum->free_count + r->inherited.freed_count);
     int64_t pk = __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED);
     r->peak_bytes = pk > 0 ? (uint64_t)pk : 0;
     if (r->peak_bytes < r->current_bytes) r->peak_bytes = r->current_bytes;
@@ -963,7 +1037,7 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
     uint32_t *slot_of = arena_get(&a, 2u * MAX_SITES * sizeof *slot_of);
     if (slot_of == NULL) acc = NULL;
     size_t nacc = 0;
-    double lcount = 0, lbytes = 0;
+    double lcount = 0, lbytes = 0, icount = 0, ibytes = 0;
     for (unsigned i = 0; recs && acc != NULL && i < SHARDS; i++) {
         pf_shard *sh = &shards[i];
         if (in_signal) {
@@ -976,6 +1050,11 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
             if (rc->key == 0) continue;
             double w = sample_weight(rc->size);
             live_req += rc->size;
+            if (rc->owner & PF_INHERITED) { /* a forked child's, from its parent: not its leak */
+                icount += w;
+                ibytes += w * (double)rc->size;
+                continue;
+            }
             lcount += w;
             lbytes += w * (double)rc->size;
             uintptr_t site = site_of(rc->stack);
@@ -999,6 +1078,8 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
     if (alloy__pf_cfg.o.detect_leaks) {
         r->leaked_count = (uint64_t)(lcount + 0.5);
         r->leaked_bytes = (uint64_t)(lbytes + 0.5);
+        r->inherited.leaked_count = (uint64_t)(icount + 0.5);
+        r->inherited.leaked_bytes = (uint64_t)(ibytes + 0.5);
         qsort(acc, nacc, sizeof *acc, cmp_site);
         size_t ns = nacc < REPORT_SITES ? nacc : REPORT_SITES;
         alloy_profile_leak_site *ls = arena_get(&a, (ns ? ns : 1) * sizeof *ls);

@@ -12,8 +12,9 @@
  * Prometheus textfile (<dir>/alloy_<pid>.prom, written, fsynced, renamed) for
  * node_exporter's textfile collector.
  *
- * fork: the child's profile continues from its parent's figures and goes to
- * its own file, the path with ".<pid>" added (or %p expanded with its pid).
+ * fork: the child's profile is its own, from the fork (core.c, "forked children": what it
+ * inherited is counted apart), and goes to its own file, the path with ".<pid>" added (or %p
+ * expanded with its pid).
  * exec: ALLOY_PROFILE* are removed from the environment at start unless
  * ALLOY_PROFILE_EXEC=1, so a program the profiled one runs is not profiled by
  * accident.
@@ -316,6 +317,8 @@ static void fork_parent(void) {
 static void fork_child(void) {
     alloy__pf_fork_child_core();
     pthread_mutex_unlock(&tl_lock);
+    if (__atomic_load_n(&alloy__pf_running, __ATOMIC_RELAXED))
+        alloy__pf_timeline_reset(); /* the child's timeline starts at the fork */
     __atomic_store_n(&write_lock, 0, __ATOMIC_RELAXED);
     /* The profiler thread did not come along. */
     __atomic_store_n(&thread_state, 0, __ATOMIC_RELAXED);

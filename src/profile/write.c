@@ -127,12 +127,14 @@ static void json_latency(pf_buf *b, const char *name, const alloy_profile_latenc
 static void write_json(pf_buf *b, const alloy_profile_report *r) {
     PUTS(b, "{\"schema\":");
     json_str(b, r->schema);
-    PUTS(b, ",\"mode\":");
+    PF(b, ",\"schema_minor\":%d,\"mode\":", ALLOY_PROFILE_SCHEMA_MINOR);
     json_str(b, r->mode);
     PUTS(b, ",\"backend\":");
     json_str(b, r->backend);
-    PF(b, ",\"pid\":%llu,\"start_time\":%.6f,\"end_time\":%.6f,\"duration_seconds\":%.6f",
-       U(r->pid), r->start_time, r->end_time, r->duration_s);
+    PF(b,
+       ",\"pid\":%llu,\"parent_pid\":%llu,\"start_time\":%.6f,\"end_time\":%.6f"
+       ",\"duration_seconds\":%.6f",
+       U(r->pid), U(r->parent_pid), r->start_time, r->end_time, r->duration_s);
     PF(b, ",\"sample_bytes\":%llu,\"latency_every\":%u,\"clock\":", U(r->sample_bytes),
        r->latency_every);
     json_str(b, r->clock);
@@ -145,6 +147,12 @@ static void write_json(pf_buf *b, const alloy_profile_report *r) {
        U(r->alloc_bytes), U(r->alloc_usable_bytes), U(r->free_bytes), U(r->free_usable_bytes),
        U(r->current_bytes), U(r->current_count), U(r->peak_bytes), U(r->unknown_free_count),
        U(r->unknown_free_bytes));
+    const alloy_profile_inherited *ih = &r->inherited;
+    PF(b,
+       ",\"inherited\":{\"count\":%llu,\"bytes\":%llu,\"freed_count\":%llu,\"freed_bytes\":%llu"
+       ",\"leaked_count\":%llu,\"leaked_bytes\":%llu}",
+       U(ih->count), U(ih->bytes), U(ih->freed_count), U(ih->freed_bytes), U(ih->leaked_count),
+       U(ih->leaked_bytes));
     PUTS(b, ",\"alloc_rate\":");
     json_num(b, r->alloc_rate);
     PUTS(b, ",\"free_rate\":");
@@ -293,7 +301,15 @@ static void write_csv(pf_buf *b, const alloy_profile_report *r) {
     csv_row(b, S, "schema", "", r->schema, 1);
     csv_row(b, S, "mode", "", r->mode, 1);
     csv_row(b, S, "backend", "", r->backend, 1);
+    csv_u(b, S, "schema_minor", "", "", ALLOY_PROFILE_SCHEMA_MINOR);
     csv_u(b, S, "pid", "", "", r->pid);
+    csv_u(b, S, "parent_pid", "", "", r->parent_pid);
+    csv_u(b, "inherited", "count", "", "", r->inherited.count);
+    csv_u(b, "inherited", "bytes", "", "", r->inherited.bytes);
+    csv_u(b, "inherited", "freed_count", "", "", r->inherited.freed_count);
+    csv_u(b, "inherited", "freed_bytes", "", "", r->inherited.freed_bytes);
+    csv_u(b, "inherited", "leaked_count", "", "", r->inherited.leaked_count);
+    csv_u(b, "inherited", "leaked_bytes", "", "", r->inherited.leaked_bytes);
     csv_row(b, S, "duration_seconds", "", "", r->duration_s);
     csv_u(b, S, "alloc_count", "", "", r->alloc_count);
     csv_u(b, S, "free_count", "", "", r->free_count);

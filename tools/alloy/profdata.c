@@ -81,6 +81,13 @@ bool cli_profile_parse(cli_profile *p, const char *text, size_t len, const char 
     r->peak_bytes = js_u64(root, "peak_allocated");
     r->unknown_free_count = js_u64(root, "unknown_free_count");
     r->unknown_free_bytes = js_u64(root, "unknown_free_bytes");
+    /* schema_minor 1 (absent before: zeros, a file from before the child's figures were its own) */
+    r->parent_pid = js_u64(root, "parent_pid");
+    const js_value *ih = js_get(root, "inherited");
+    r->inherited = (alloy_profile_inherited){
+        js_u64(ih, "count"),       js_u64(ih, "bytes"),        js_u64(ih, "freed_count"),
+        js_u64(ih, "freed_bytes"), js_u64(ih, "leaked_count"), js_u64(ih, "leaked_bytes")};
+    p->inherited = r->parent_pid != 0;
     r->alloc_rate = js_num(root, "alloc_rate");
     r->free_rate = js_num(root, "free_rate");
     r->bytes_rate = js_num(root, "bytes_rate");
@@ -309,11 +316,6 @@ bool cli_profile_merge(cli_profile *out, cli_profile *in, size_t n) {
     memset(out, 0, sizeof *out);
     out->nprocs = n;
     if (n == 0) return false;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++)
-            if (i != j && in[i].r.pid != in[j].r.pid &&
-                fabs(in[i].r.start_time - in[j].r.start_time) < 1e-6 && in[i].r.pid > in[j].r.pid)
-                in[i].inherited = true;
     alloy_profile_report *r = &out->r;
     const alloy_profile_report *f0 = &in[0].r;
     *r = *f0; /* strings, options, mode */
@@ -325,6 +327,8 @@ bool cli_profile_merge(cli_profile *out, cli_profile *in, size_t n) {
     r->alloc_rate = r->free_rate = r->bytes_rate = r->alloc_rate_avg = r->free_rate_avg = 0;
     r->cross_thread_free_count = 0;
     r->leaked_count = r->leaked_bytes = 0;
+    r->parent_pid = n == 1 ? f0->parent_pid : 0;
+    r->inherited = (alloy_profile_inherited){0};
     memset(&r->fragmentation, 0, sizeof r->fragmentation);
     r->fragmentation.heap_source = f0->fragmentation.heap_source;
     size_t nsb = 0, ntop = 0, nth = 0, nsites = 0;
@@ -351,6 +355,12 @@ bool cli_profile_merge(cli_profile *out, cli_profile *in, size_t n) {
         r->cross_thread_free_count += x->cross_thread_free_count;
         r->leaked_count += x->leaked_count;
         r->leaked_bytes += x->leaked_bytes;
+        r->inherited.count += x->inherited.count;
+        r->inherited.bytes += x->inherited.bytes;
+        r->inherited.freed_count += x->inherited.freed_count;
+        r->inherited.freed_bytes += x->inherited.freed_bytes;
+        r->inherited.leaked_count += x->inherited.leaked_count;
+        r->inherited.leaked_bytes += x->inherited.leaked_bytes;
         r->leaks_estimated |= x->leaks_estimated;
         r->fragmentation.requested_bytes += x->fragmentation.requested_bytes;
         r->fragmentation.usable_bytes += x->fragmentation.usable_bytes;
@@ -543,13 +553,13 @@ void cli_profile_summary(FILE *f, const cli_profile *m, const cli_profile *procs
         fprintf(f, "  %-13s %s in %s blocks at %s\n", "", cli_bytes(a, sizeof a, (double)s->bytes),
                 cli_count(b, sizeof b, s->count), fr);
     }
-    bool inherited = false;
-    for (size_t i = 0; i < np; i++) inherited |= procs[i].inherited;
-    if (inherited)
+    if (r->inherited.count != 0)
         fprintf(f,
-                "  %-13s a forked child's figures include its parent's up to the fork: the "
-                "totals count those twice\n",
-                "note");
+                "  %-13s %s blocks live at fork, counted in their parent; children freed %s of "
+                "them and left %s\n",
+                "inherited", cli_count(a, sizeof a, r->inherited.count),
+                cli_count(b, sizeof b, r->inherited.freed_count),
+                cli_count(c, sizeof c, r->inherited.leaked_count));
     if (np > 1 || (np == 1 && procs[0].path != NULL)) {
         fprintf(f, "  %-13s", "processes");
         for (size_t i = 0; i < np; i++)

@@ -17,7 +17,7 @@ typedef struct cli_profile {
     js_doc doc;
     void *owned[10];
     size_t nprocs;  /* merged: how many files; else 1 */
-    bool inherited; /* shares its start with another file of the family: forked from it */
+    bool inherited; /* a forked child (parent_pid set): its inherited blocks are counted apart */
 } cli_profile;
 
 /* Read a profile file. False with a one-line reason in err (>= 256 bytes). */
@@ -30,9 +30,10 @@ void cli_profile_free(cli_profile *p);
 /* Merge n profiles (a forked family, or runs to add up) into out: counters, histograms and
  * bytes are summed, percentiles recomputed from the merged histograms, threads listed per
  * process (matrix block-diagonal), leak sites merged largest first, the timeline
- * of the process with the longest one. Marks the inputs whose start time equals another's as
- * inherited (forked children start with their parent's figures at the fork). out borrows strings
- * from the inputs: free it before them. One input: out is a copy of its figures. */
+ * of the process with the longest one. A forked child's figures are its own from the fork (what
+ * it inherited is in `inherited`, summed apart), so the totals are the family's exactly. out
+ * borrows strings from the inputs: free it before them. One input: out is a copy of its
+ * figures. */
 bool cli_profile_merge(cli_profile *out, cli_profile *in, size_t n);
 
 /* The short summary of `alloy profile` and `alloy report`, for people. */
