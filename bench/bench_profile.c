@@ -3,12 +3,12 @@
  *
  * Runs bench_debug_churn (2 threads, mixed sizes, one malloc and one free per operation) as
  * child processes: plain (glibc malloc, no preload) twice, under liballoy-override.so without
- * a profiler, with ALLOY_PROFILE in full mode (every call timed, and 1 call in 64 timed, to
- * show what the clock costs), full mode with stacks, sampled mode (512 KiB, latency 1 call
- * in 64), and under heaptrack. Each round runs every configuration once, the
- * order rotated by one each round so that none always runs first or last. The table shows,
- * per configuration, the median CPU seconds (user + system of the child, from wait4) and peak
- * RSS, and the median and range of the per-round ratios to the plain run of the same round
+ * a profiler, with ALLOY_PROFILE in full mode and full mode with stacks (each with every call
+ * timed, the default, and with 1 call in 64 timed, to show what the clock costs), sampled
+ * mode (512 KiB, latency 1 call in 64), and under heaptrack. Each round runs every configuration
+ * once, the order rotated by one each round so that none always runs first or last. The table
+ * shows, per configuration, the median CPU seconds (user + system of the child, from wait4) and
+ * peak RSS, and the median and range of the per-round ratios to the plain run of the same round
  * ("x plain") and to alloy without the profiler ("x alloy"). The second plain run, divided by
  * the first, is the noise floor of the run: a ratio closer to 1 than its spread is not a
  * measured difference. heaptrack is slow and runs in the first 3 rounds only.
@@ -62,7 +62,18 @@ typedef struct config {
 static char profile_env[400];
 
 /* Index 0 is the plain run every ratio divides by; 2 is alloy without the profiler. */
-enum { C_PLAIN, C_PLAIN2, C_ALLOY, C_FULL, C_FULL64, C_STACKS, C_SAMPLED, C_HEAPTRACK, NCONF };
+enum {
+    C_PLAIN,
+    C_PLAIN2,
+    C_ALLOY,
+    C_FULL,
+    C_FULL64,
+    C_STACKS,
+    C_STACKS64,
+    C_SAMPLED,
+    C_HEAPTRACK,
+    NCONF
+};
 static config configs[NCONF] = {
     [C_PLAIN] = {.name = "plain (glibc malloc)"},
     [C_PLAIN2] = {.name = "plain again (noise floor)"},
@@ -74,6 +85,10 @@ static config configs[NCONF] = {
     [C_STACKS] = {.name = "alloy profile full + stacks",
                   .env = {PRELOAD, profile_env, "ALLOY_PROFILE_STACKS=1"},
                   .out = OUT_PROFILE},
+    [C_STACKS64] = {.name = "alloy profile full + stacks, latency 1/64",
+                    .env = {PRELOAD, profile_env, "ALLOY_PROFILE_STACKS=1",
+                            "ALLOY_PROFILE_LATENCY_EVERY=64"},
+                    .out = OUT_PROFILE},
     [C_SAMPLED] = {.name = "alloy profile sampled 512K, latency 1/64",
                    .env = {PRELOAD, profile_env, "ALLOY_PROFILE_SAMPLE=512K",
                            "ALLOY_PROFILE_LATENCY_EVERY=64"},
@@ -299,6 +314,8 @@ int main(int argc, char **argv) {
     target("full + stacks <= 3x CPU of plain (glibc)", ratios(&configs[C_STACKS], plain).med, 3.0);
     target("full + stacks <= 3x CPU of alloy without profiler",
            ratios(&configs[C_STACKS], alloy).med, 3.0);
+    target("full + stacks, latency 1/64 <= 3x CPU of plain (glibc)",
+           ratios(&configs[C_STACKS64], plain).med, 3.0);
     target("full + stacks <= 1.5x peak RSS of plain (glibc)",
            median(configs[C_STACKS].rss, configs[C_STACKS].nrounds) / base_rss, 1.5);
     target("sampled <= 1.05x CPU of plain (glibc)", ratios(&configs[C_SAMPLED], plain).med, 1.05);
