@@ -292,6 +292,12 @@ elif case == "path":
         check(b["version"] == d["backends"][0]["version"], "the copy's version reported")
         check(copy in p.stdout, "the table names the file")
         check(all(r["ok_runs"] == 1 for r in d["results"]), "the workload ran under the copy")
+    # A relative path is made absolute (liballoy takes absolute paths only).
+    p = subprocess.run([alloy, "bench", *TINY, "--workload", "lifo", "--threads", "1",
+                        "--backend", "mimalloc:libmimalloc.so.2", "--json", "rel.json"],
+                       capture_output=True, text=True, cwd=copy_dir)
+    check(p.returncode == 0 and load(os.path.join(copy_dir, "rel.json"))["backends"][0]["spec"]
+          == spec, f"a relative library path resolved ({p.returncode}: {p.stderr.strip()})")
     # A file that is not a library: the child falls back; bench refuses to measure it.
     junk = os.path.join(work, "junk.so")
     with open(junk, "w") as f:

@@ -238,6 +238,19 @@ static int parse_threads(opts *o, const char *s) {
     return 0;
 }
 
+/* spec with a relative library path made absolute (liballoy takes absolute paths only), in
+ * storage that lives as long as the process; spec itself when there is nothing to do or the
+ * file does not exist (cli_spec_check says why). NULL when out of memory. */
+static const char *absolute_spec(const char *spec) {
+    const char *path = cli_spec_path(spec);
+    char real[PATH_MAX];
+    if (path == NULL || *path == '/' || *path == '\0' || realpath(path, real) == NULL) return spec;
+    size_t l = (size_t)(path - spec) + strlen(real) + 1;
+    char *s = malloc(l);
+    if (s != NULL) snprintf(s, l, "%.*s%s", (int)(path - spec), spec, real);
+    return s; /* kept for the whole run, like argv */
+}
+
 static int parse(opts *o, int argc, char **argv, bool *done) {
     *done = false;
     bool workload_opts = false;
@@ -264,6 +277,7 @@ static int parse(opts *o, int argc, char **argv, bool *done) {
             if ((v = value(argc, argv, &i, "--backend")) == NULL)
                 return cli_usage_error("bench", "--backend needs a SPEC");
             char err[PATH_MAX + 200];
+            if ((v = absolute_spec(v)) == NULL) return cli_usage_error("bench", "out of memory");
             if (!cli_spec_check(v, err, sizeof err)) return cli_usage_error("bench", "%s", err);
             if (o->nbe == MAX_SPECS) return cli_usage_error("bench", "at most 16 backends");
             o->be[o->nbe++].spec = v;

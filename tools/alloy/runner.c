@@ -43,6 +43,11 @@ bool cli_spec_check(const char *spec, char *err, size_t errlen) {
         snprintf(err, errlen, "backend '%s' has an empty library path (NAME:PATH)", spec);
         return false;
     }
+    /* liballoy takes absolute paths only: a child may start in another directory. */
+    if (*path != '/') {
+        snprintf(err, errlen, "backend library '%s' must be an absolute path", path);
+        return false;
+    }
     if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
         snprintf(err, errlen, "backend library '%s': %s", path, strerror(errno));
         return false;

@@ -31,8 +31,9 @@
 
 /* ---- backend specs ----------------------------------------------------------------------- */
 
-/* Check spec's form: NAME must be a backend of this build, and PATH (when given) a readable
- * file. False with a one-line reason in err (at least 160 bytes). */
+/* Check spec's form: NAME must be a backend of this build, and PATH (when given) an absolute
+ * path (liballoy takes no other) to a readable file. False with a one-line reason in err (at
+ * least 160 bytes). */
 bool cli_spec_check(const char *spec, char *err, size_t errlen);
 
 /* The backend name of spec (up to the first ':') into name; false if it does not fit. */
