@@ -319,6 +319,8 @@ elif case == "usage":
     usage_case(["--baseline", "nope", "--candidate", "libc", *t], "bad-backend", "unknown backend 'nope'")
     usage_case(["--baseline", "libc", "--candidate", "mimalloc:/nonexistent/lib.so", *t],
                "bad-path", "/nonexistent/lib.so")
+    usage_case(["--baseline", "libc", "--candidate", "mimalloc:lib.so", *t], "relative-path",
+               "'lib.so' must be an absolute path")
     usage_case(["--baseline", "libc", "--candidate", "libc"], "nothing", "nothing to run")
     usage_case(["--baseline", "libc", "--candidate", "libc", "--soak", VICTIM + " soak 0"],
                "soak-no-duration", "--soak needs --duration")

@@ -60,7 +60,7 @@ static const char help[] =
     "A phase whose command is not given is not run.\n"
     "\n"
     "  --baseline SPEC, --candidate SPEC   NAME (one of: %s)\n"
-    "                  or NAME:PATH (that backend's library loaded from PATH)\n"
+    "                  or NAME:PATH (that backend's library loaded from PATH, an absolute path)\n"
     "  --criteria FILE lines 'NAME = LIMIT [no-go|conditional|off]' ('#' comments); defaults:\n"
     "                  crashes = 0 no-go, memory_errors = 0 no-go, leak_mb_per_hour = 1 no-go,\n"
     "                  slower_pct = 10 conditional (wall time), slower_cpu_pct = 10\n"
