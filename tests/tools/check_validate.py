@@ -130,13 +130,21 @@ elif case == "crash":
     check("status-nogo", rc == 2, "status %d\n%s%s" % (rc, out, err))
     cr = reasons(d, "crashes")
     check("crash-reasons", {r["phase"] for r in cr} == {"smoke", "leaks", "bench"}, str(cr))
-    check("crash-signal", all("signal 6" in r["text"] for r in cr), str(cr))
-    check("crash-verdicts", all(r["verdict"] == "NO-GO" for r in cr), str(cr))
+    check("crash-signal", bool(cr) and all("signal 6" in r["text"] for r in cr), str(cr))
+    check("crash-verdicts", bool(cr) and all(r["verdict"] == "NO-GO" for r in cr), str(cr))
+    # Aborting on its first allocation, the library crashes validate's own probe of what
+    # loads too: still NO-GO from the phases, the probe's crash said.
+    rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", "mimalloc:" + SHIM,
+                               "--tests", VICTIM + " work 20", env={"VALIDATE_SHIM_ABORT_AFTER": "1"})
+    check("probe-crash-nogo", rc == 2 and bool(reasons(d, "crashes")) and
+          "the probe was killed by signal 6" in d["candidate_loads"], "%d %s %s" % (rc, out, err))
     # The same library without the abort is a clean candidate: it is what crashed, not the
-    # program.
+    # program; the probe names it as what the candidate loads.
     rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", "mimalloc:" + SHIM,
                                "--tests", VICTIM + " work 20")
     check("shim-without-abort-go", rc == 0 and d["verdict"] == "GO", "%d %s%s" % (rc, out, err))
+    check("shim-loaded", d is not None and d["candidate_loads"].endswith(" from " + SHIM),
+          str(d and d["candidate_loads"]))
 
 elif case == "slow":
     # 30% more work under the candidate (a copy of the same mimalloc at another path, so that
@@ -347,6 +355,15 @@ elif case == "usage":
                             "sh -c 'kill -INT $$'", "--runs", "3"], capture_output=True, text=True)
         check("interrupt" + opt, p.returncode == 3 and "interrupted" in p.stderr and
               "verdict" not in p.stdout, "%d %s %s" % (p.returncode, p.stdout, p.stderr))
+    # A library that exists but does not load: liballoy would fall back to its default
+    # backend; validate refuses to validate the fallback (status 3, before any phase).
+    junk = os.path.join(WORK, "junk.so")
+    with open(junk, "w") as f:
+        f.write("not a library\n")
+    p = subprocess.run([ALLOY, "validate", "--baseline", "mimalloc", "--candidate",
+                        "mimalloc:" + junk, *t], capture_output=True, text=True)
+    check("not-loaded", p.returncode == 3 and "did not load" in p.stderr and
+          "== 1/5" not in p.stdout, "%d %s %s" % (p.returncode, p.stdout, p.stderr))
     # No override library: nothing runs, status 3.
     e = dict(os.environ, ALLOY_OVERRIDE_LIB="/nonexistent/liballoy-override.so")
     p = subprocess.run([ALLOY, "validate", "--baseline", "libc", "--candidate", "libc", *t],

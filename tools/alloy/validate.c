@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 /* Exit statuses: the verdicts are 0, 1, 2; so usage errors take EX_USAGE (sysexits.h) here,
@@ -369,6 +370,7 @@ typedef struct reason {
 
 typedef struct validation {
     const char *baseline, *candidate;
+    char loaded[2][PATH_MAX + 160]; /* what each spec really loads: "mimalloc 2.0.9 from PATH" */
     criterion crit[K_N];
     phase ph[PH_N];
     reason reasons[MAX_REASONS];
@@ -1204,6 +1206,58 @@ static bool phase_soak(validation *v, char *const *argv) {
     return true;
 }
 
+/* ---- what a spec loads ------------------------------------------------------------------- */
+
+/* Ask a child under spec what serves it (this binary's `bench --probe`, the check alloy bench
+ * makes) into what: liballoy falls back to its default backend when a library does not load,
+ * and validating the fallback would validate nothing. False, said, when the spec did not load
+ * as written or the probe could not run. */
+static bool probe_spec(const char *role, const char *spec, char *what, size_t n) {
+    char self[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k <= 0) {
+        cli_error("validate", "cannot find this program (/proc/self/exe): %s", strerror(errno));
+        return false;
+    }
+    self[k] = '\0';
+    char *argv[] = {self, "bench", "--probe", NULL};
+    cli_run_spec s = {spec, NULL};
+    cli_run_result r;
+    if (!cli_run_once("validate", argv, &s, CLI_RUN_CAPTURE | CLI_RUN_QUIET | CLI_RUN_TIMEOUT(60),
+                      &r))
+        return setup_failed("the backend probe");
+    js_doc d = {0};
+    char err[160], want[64], how[160];
+    if (r.signal != 0 && !stop_signal(r.signal)) {
+        /* A fallback would not crash: what crashed is the library asked for. The phases will
+         * count its crashes. */
+        snprintf(what, n, "%s (not known: the probe was %s)", spec,
+                 cli_run_describe(&r, how, sizeof how));
+        cli_run_result_free(&r);
+        return true;
+    }
+    bool ok =
+        cli_run_ok(&r) && r.out != NULL && js_parse(&d, r.out, strlen(r.out), err, sizeof err);
+    const char *name = ok ? js_str(d.root, "name") : NULL, *version = js_str(d.root, "version"),
+               *lib = js_str(d.root, "library");
+    if (!ok || name == NULL) {
+        cli_error("validate", "%s %s: the backend probe %s%s%s", role, spec,
+                  cli_run_describe(&r, how, sizeof how), r.err_line[0] ? ": " : "", r.err_line);
+        ok = false;
+    } else {
+        snprintf(what, n, "%s %s%s%s", name, version ? version : "?", lib && *lib ? " from " : "",
+                 lib ? lib : "");
+        cli_spec_name(spec, want, sizeof want);
+        ok = strcmp(want, name) == 0 && (cli_spec_path(spec) == NULL || (lib && *lib));
+        if (!ok)
+            cli_error("validate", "%s %s did not load: the child ran %s%s%s", role, spec, what,
+                      r.err_line[0] ? "; it said: " : "", r.err_line);
+    }
+    js_free(&d);
+    cli_run_result_free(&r);
+    return ok;
+}
+
 /* ---- reports ----------------------------------------------------------------------------- */
 
 static int verdict_of(const validation *v) {
@@ -1230,7 +1284,11 @@ static void write_md(FILE *f, const validation *v) {
     md_cell(f, v->candidate);
     fprintf(f, "` against `");
     md_cell(f, v->baseline);
-    fprintf(f, "`\n\n**Verdict: %s**\n\n", verdict_name(verdict));
+    fprintf(f, "`\n\nThe candidate loads ");
+    md_cell(f, v->loaded[1]);
+    fprintf(f, "; the baseline loads ");
+    md_cell(f, v->loaded[0]);
+    fprintf(f, ".\n\n**Verdict: %s**\n\n", verdict_name(verdict));
     if (v->nreasons == 0)
         fprintf(f, "No criterion was exceeded.\n\n");
     else {
@@ -1296,6 +1354,10 @@ static void write_json(FILE *f, const validation *v) {
     cli_json_string(f, v->baseline);
     fprintf(f, ",\n  \"candidate\": ");
     cli_json_string(f, v->candidate);
+    fprintf(f, ",\n  \"baseline_loads\": ");
+    cli_json_string(f, v->loaded[0]);
+    fprintf(f, ",\n  \"candidate_loads\": ");
+    cli_json_string(f, v->loaded[1]);
     fprintf(f, ",\n  \"reasons\": [");
     for (size_t i = 0; i < v->nreasons; i++) {
         const reason *r = &v->reasons[i];
@@ -1561,8 +1623,13 @@ int cmd_validate(int argc, char **argv) {
     } else if (rc != VAL_GO) {
         v->workdir[0] = '\0';
     }
+    if (rc == VAL_GO && (!probe_spec("baseline", v->baseline, v->loaded[0], sizeof v->loaded[0]) ||
+                         !probe_spec("candidate", v->candidate, v->loaded[1], sizeof v->loaded[1])))
+        rc = VAL_FAILED;
     if (rc == VAL_GO) {
-        printf("alloy validate: candidate %s against baseline %s\n", v->candidate, v->baseline);
+        printf("alloy validate: candidate %s against baseline %s\n  candidate loads %s\n"
+               "  baseline loads %s\n",
+               v->candidate, v->baseline, v->loaded[1], v->loaded[0]);
         static bool (*const run_phase[PH_N])(validation *, char *const *) = {
             phase_smoke, phase_leaks, phase_stress, phase_bench, phase_soak};
         for (int i = 0; i < PH_N && rc == VAL_GO; i++) {
