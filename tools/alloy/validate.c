@@ -81,9 +81,9 @@ static const char help[] =
     "(write \"sh -c '...'\" to have them). MB is 10^6 bytes.\n"
     "\n"
     "Exit status: 0 GO, 1 CONDITIONAL GO, 2 NO-GO; 3 no verdict: the validation could not be\n"
-    "carried out (no override library, a report not written) or a run was stopped by SIGINT,\n"
-    "SIGQUIT, SIGTERM or SIGHUP (any other signal is a crash); 64 usage error (bad option,\n"
-    "criteria file or spec).\n";
+    "carried out (no override library, a spec that does not load, a report not written) or a\n"
+    "run was stopped by SIGINT, SIGQUIT, SIGTERM or SIGHUP (any other signal is a crash);\n"
+    "64 usage error (bad option, criteria file or spec).\n";
 
 /* ---- criteria ---------------------------------------------------------------------------- */
 
