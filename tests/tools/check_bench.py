@@ -2,8 +2,8 @@
 """tools.bench.*: `alloy bench` end to end.
 
 usage: check_bench.py CASE ALLOY BENCH_VICTIM OUTDIR
-CASE: workloads | selfcheck | command | command-fail | json | timeout | usage | chromium | path |
-      progress
+CASE: workloads | selfcheck | command | command-fail | json | timeout | interrupt | usage |
+      chromium | path | progress
 """
 import fcntl
 import json
@@ -12,6 +12,7 @@ import pty
 import re
 import select
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -215,6 +216,21 @@ elif case == "timeout":
               timeout=60)
     check(p.returncode == 1 and "FAILED 1/1 runs: run 1: timed out after 1 s" in p.stdout,
           f"a run past --timeout is killed and reported ({p.stdout})")
+elif case == "interrupt":
+    # ^C on a terminal reaches the whole foreground group: the run dies of SIGINT, bench
+    # ignores it, then stops with no table and 130. The command says when it has started.
+    started = os.path.join(work, "started")
+    prog = subprocess.Popen([alloy, "bench", "--runs", "3", "--backend", "libc", "--", "sh",
+                             "-c", 'touch "$0"; exec sleep 60', started],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=work,
+                            start_new_session=True)
+    while not os.path.exists(started) and prog.poll() is None:
+        select.select([], [], [], 0.02)
+    os.killpg(prog.pid, signal.SIGINT)
+    out, err = prog.communicate(timeout=60)
+    check(prog.returncode == 130, f"exit 130 ({prog.returncode})")
+    check(err.strip() == "alloy bench: interrupted (Interrupt): no results" and out == "",
+          f"one line, no table ({err!r}, {out[:80]!r})")
 elif case == "usage":
     p = bench("--help")
     check(p.returncode == 0 and "usage: alloy bench" in p.stdout and "spike" in p.stdout,
@@ -309,8 +325,8 @@ elif case == "progress":
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     env = dict(os.environ, TERM="xterm", NO_COLOR="1")
-    prog = subprocess.Popen([alloy, "bench", "--runs", "4", "--backend", "libc", "--", victim,
-                             "4000000"], stdin=slave, stdout=slave, stderr=slave, env=env,
+    prog = subprocess.Popen([alloy, "bench", "--runs", "6", "--backend", "libc", "--", victim,
+                             "6000000"], stdin=slave, stdout=slave, stderr=slave, env=env,
                             cwd=work)
     os.close(slave)
     seen = b""
@@ -332,7 +348,7 @@ elif case == "progress":
     check(prog.returncode == 0, f"exit 0 ({prog.returncode})")
     check(any("run " in l and "under libc" in l for l in lines), f"progress lines ({lines[:3]})")
     tail = text.rsplit("\r\x1b[K", 1)[-1]
-    check(tail.lstrip().startswith("alloy bench: 4 runs"), f"the table on a clean line {tail[:40]!r}")
+    check(tail.lstrip().startswith("alloy bench: 6 runs"), f"the table on a clean line {tail[:40]!r}")
     p = bench("--runs", "2", "--backend", "libc", "--", victim, "1000")
     check("\r" not in p.stderr and "\x1b" not in p.stderr + p.stdout, "pipe: no progress")
 else:

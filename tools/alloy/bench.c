@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <link.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,7 +73,7 @@ static const char help[] =
     "A progress line is shown on stderr when it is a terminal.\n"
     "\n"
     "Exit status: 0 every run succeeded; 1 a run failed or a backend did not load; 2 usage\n"
-    "error.\n";
+    "error; 128+N when signal N (SIGINT, SIGQUIT, SIGTERM, SIGHUP) ended a run: stopped.\n";
 
 /* ---- the child sides ---------------------------------------------------------------------- */
 
@@ -421,10 +422,25 @@ typedef struct bench {
     cli_progress pr;
     size_t done, total; /* runs */
     const cell *now;
+    const cli_run_result *res; /* the runs of the cell being measured, and their arms */
+    size_t narms;
+    int stop_sig; /* a run was ended by this signal from the user: stop */
 } bench;
+
+/* A terminal's ^C or ^\ reach the child too (cli_child_spawn has this process ignore them),
+ * and a SIGTERM or SIGHUP sent to bench is passed on to it: a run one of these ended was
+ * stopped by the user, the way a shell reads a child killed by SIGINT. */
+static bool stop_signal(int sig) {
+    return sig == SIGINT || sig == SIGQUIT || sig == SIGTERM || sig == SIGHUP;
+}
 
 static bool on_run(void *arg, unsigned round, unsigned rounds, size_t spec) {
     bench *b = arg;
+    size_t i = (size_t)round * b->narms + spec;
+    if (i > 0 && stop_signal(b->res[i - 1].signal)) {
+        b->stop_sig = b->res[i - 1].signal;
+        return false;
+    }
     const cell *c = b->now;
     const arm *a = &c->arms[spec];
     char what[96];
@@ -520,11 +536,21 @@ static bool measure(bench *b, cell *c) {
     char **argv = c->wl ? wargv : o->cmd;
     unsigned flags = CLI_RUN_QUIET | (c->wl ? CLI_RUN_CAPTURE : 0) | CLI_RUN_TIMEOUT(o->timeout);
     b->now = c;
+    b->res = res;
+    b->narms = n;
     bool ok = cli_run_interleaved("bench", argv, specs, n, rounds, flags, res, on_run, b);
-    if (!ok) {
+    for (size_t i = 0; b->stop_sig == 0 && i < (size_t)rounds * n; i++)
+        if (stop_signal(res[i].signal)) b->stop_sig = res[i].signal;
+    if (b->stop_sig != 0) {
+        cli_progress_done(&b->pr);
+        cli_error("bench", "interrupted (%s): no results", strsignal(b->stop_sig));
+        ok = false;
+    } else if (!ok) {
         cli_progress_done(&b->pr);
         cli_error("bench", "cannot run: %s", strerror(errno));
     }
+    if (!ok)
+        for (size_t i = 0; i < (size_t)rounds * n; i++) cli_run_result_free(&res[i]);
     for (size_t k = 0; ok && k < n; k++) {
         arm *a = &c->arms[k];
         a->res = malloc(rounds * sizeof *a->res);
@@ -1160,7 +1186,7 @@ int cmd_bench(int argc, char **argv) {
     cli_progress_done(&b.pr);
     if (!ok) {
         free_bench(&b);
-        return 1;
+        return b.stop_sig ? 128 + b.stop_sig : 1;
     }
     print_table(&b);
     bool all = true;
