@@ -518,7 +518,7 @@ static bool probe(bench *b) {
     return ok;
 }
 
-static void summarize(bench *b, cell *c);
+static bool summarize(bench *b, cell *c);
 
 static bool measure(bench *b, cell *c) {
     opts *o = b->o;
@@ -593,7 +593,11 @@ static bool measure(bench *b, cell *c) {
         }
     }
     free(res);
-    if (ok) summarize(b, c);
+    if (ok && !summarize(b, c)) {
+        cli_progress_done(&b->pr);
+        cli_error("bench", "out of memory");
+        ok = false;
+    }
     return ok;
 }
 
@@ -605,10 +609,15 @@ static size_t finite_of(const double *v, size_t n, double *out) {
     return k;
 }
 
-static void summarize(bench *b, cell *c) {
+/* Medians, intervals, ratios, p and the noise of c's arms; false when out of memory. */
+static bool summarize(bench *b, cell *c) {
     unsigned rounds = b->o->runs;
     double *x = malloc(rounds * sizeof *x), *y = malloc(rounds * sizeof *y);
-    if (x == NULL || y == NULL) abort();
+    if (x == NULL || y == NULL) {
+        free(x);
+        free(y);
+        return false;
+    }
     arm *base = NULL, *aa = NULL;
     for (size_t k = 0; k < c->narms; k++) {
         arm *a = &c->arms[k];
@@ -679,6 +688,7 @@ static void summarize(bench *b, cell *c) {
     }
     free(x);
     free(y);
+    return true;
 }
 
 /* ---- the table ---------------------------------------------------------------------------- */
