@@ -73,7 +73,7 @@ def check_json(d, mode, runs):
             "verdict", "median_s", "median_ci", "median_cpu_s", "median_max_rss_kb", "ops_per_s",
             "median_rss_end_kb", "median_live_bytes", "ratio", "ratio_ci", "p", "noise", "runs"}
     run_keys = {"ok", "seconds", "wall_s", "user_s", "sys_s", "max_rss_kb", "exit_code", "signal",
-                "status", "stderr_last"}
+                "status", "timed_out", "stderr_last"}
     cells = {}
     for r in d["results"]:
         check(set(r) == keys, f"result members {sorted(set(r) ^ keys)}")
@@ -212,10 +212,14 @@ elif case == "json":
     p = bench("--runs", "1", "--backend", "libc", "--json", js, "--force", "--", "true")
     check(p.returncode == 0 and load(js)["command"] == ["true"], "--force replaces it")
 elif case == "timeout":
-    p = bench("--runs", "1", "--timeout", "1", "--backend", "libc", "--", "sleep", "30",
-              timeout=60)
+    js = os.path.join(work, "t.json")
+    p = bench("--runs", "1", "--timeout", "1", "--backend", "libc", "--json", js, "--", "sleep",
+              "30", timeout=60)
     check(p.returncode == 1 and "FAILED 1/1 runs: run 1: timed out after 1 s" in p.stdout,
           f"a run past --timeout is killed and reported ({p.stdout})")
+    x = load(js)["results"][0]["runs"][0]
+    check(x["timed_out"] is True and x["signal"] == 9 and not x["ok"], f"timed out in JSON {x}")
+    check(load(js)["results"][0]["verdict"] == "failed", "a timed-out arm failed")
 elif case == "interrupt":
     # ^C on a terminal reaches the whole foreground group: the run dies of SIGINT, bench
     # ignores it, then stops with no table and 130. The command says when it has started.

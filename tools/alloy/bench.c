@@ -918,8 +918,11 @@ static bool write_json(const bench *b, FILE *f) {
                 jnum(f, "wall_s", x->wall_s, true);
                 jnum(f, "user_s", x->user_s, true);
                 jnum(f, "sys_s", x->sys_s, true);
-                fprintf(f, ",\"max_rss_kb\":%ld,\"exit_code\":%d,\"signal\":%d,\"status\":%d",
-                        x->max_rss_kb, x->exit_code, x->signal, x->status);
+                fprintf(f,
+                        ",\"max_rss_kb\":%ld,\"exit_code\":%d,\"signal\":%d,\"status\":%d,"
+                        "\"timed_out\":%s",
+                        x->max_rss_kb, x->exit_code, x->signal, x->status,
+                        x->timed_out ? "true" : "false");
                 if (c->wl) {
                     jnum(f, "ops", a->ops[r], true);
                     jnum(f, "rss_end_kb", a->rss_end_kb[r], true);
