@@ -763,9 +763,10 @@ static void print_table(const bench *b) {
     FILE *f = stdout;
     const opts *o = b->o;
     const char *bold = cli_sgr(f, "\033[1m"), *off = cli_sgr(f, "\033[0m");
-    printf("%salloy bench%s: %u runs per backend, interleaved, %ld CPUs; medians with %.0f%% "
+    printf("%salloy bench%s: %u run%s per backend, interleaved, %ld CPUs; medians with %.0f%% "
            "intervals\n",
-           bold, off, o->runs, sysconf(_SC_NPROCESSORS_ONLN), CONFIDENCE * 100);
+           bold, off, o->runs, o->runs == 1 ? "" : "s", sysconf(_SC_NPROCESSORS_ONLN),
+           CONFIDENCE * 100);
     for (size_t i = 0; i < o->nbe; i++)
         printf("  %-12s %s %s%s%s%s\n", o->be[i].spec, o->be[i].name, o->be[i].version,
                o->be[i].library[0] ? "  " : "", o->be[i].library, i ? "" : "  (baseline)");
@@ -999,9 +1000,9 @@ static bool write_html(const bench *b, FILE *f) {
     const opts *o = b->o;
     cli_html_begin(f, "alloy bench", html_css);
     fprintf(f,
-            "<div>%u runs per backend, interleaved · %ld CPUs · medians with %.0f%% "
+            "<div>%u run%s per backend, interleaved · %ld CPUs · medians with %.0f%% "
             "intervals</div>",
-            o->runs, sysconf(_SC_NPROCESSORS_ONLN), CONFIDENCE * 100);
+            o->runs, o->runs == 1 ? "" : "s", sysconf(_SC_NPROCESSORS_ONLN), CONFIDENCE * 100);
     for (size_t i = 0; i < o->nbe; i++) {
         fputs("<div>", f);
         cli_html_text(f, o->be[i].spec);
