@@ -186,6 +186,14 @@ elif case == "command-fail":
     check(r["verdict"] == "failed" and r["median_s"] is None, "no median of failed runs")
     check([x["exit_code"] for x in r["runs"]] == [3, 3], "exit codes in the JSON")
     check(d["results"][0]["ok_runs"] == 2, "the baseline still measured")
+    # The baseline fails every run: the others are measured but not compared.
+    p = bench("--runs", "2", "--backend", "mimalloc", "--backend", "libc", "--json", js,
+              "--force", "--", victim, "1000", "exit-under", "mimalloc", "4")
+    rs = load(js)["results"]
+    check(p.returncode == 1 and [r["verdict"] for r in rs] == ["failed", "no baseline", "failed"],
+          f"no baseline: {[r['verdict'] for r in rs]}")
+    check("not compared: every baseline run failed" in p.stdout and rs[1]["ratio"] is None,
+          "the other backend is not compared")
     p = bench("--runs", "1", "--backend", "libc", "--backend", "jemalloc", "--", victim, "10",
               "abort-under", "jemalloc")
     check(p.returncode == 1 and "killed by signal 6" in p.stdout, "a crash: the signal named")

@@ -670,8 +670,12 @@ static bool summarize(bench *b, cell *c) {
             a->ratio = 1;
             continue;
         }
-        if (n == 0 || nb == 0) {
+        if (n == 0) {
             a->verdict = "failed";
+            continue;
+        }
+        if (nb == 0) {
+            if (n == rounds) a->verdict = "no baseline"; /* its runs are fine: nothing to compare */
             continue;
         }
         a->ratio = a->med / cli_median(x, nb);
@@ -703,6 +707,8 @@ static const char *verdict_text(const arm *a, char *buf, size_t n) {
     double pct = a->noise * 100;
     if (strcmp(a->verdict, "baseline") == 0)
         snprintf(buf, n, "baseline");
+    else if (strcmp(a->verdict, "no baseline") == 0)
+        snprintf(buf, n, "not compared: every baseline run failed");
     else if (strcmp(a->verdict, "A/A") == 0)
         snprintf(buf, n, "A/A: noise ±%.1f%%", pct);
     else if (strcmp(a->verdict, "no difference") == 0)
