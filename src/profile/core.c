@@ -262,7 +262,8 @@ static bool shard_grow(pf_shard *sh) {
     return true;
 }
 
-static void rec_put(uintptr_t key, uint64_t size, uint32_t owner, uint32_t stack) {
+static inline __attribute__((always_inline)) void rec_put(uintptr_t key, uint64_t size,
+                                                          uint32_t owner, uint32_t stack) {
     uint64_t h = key_hash(key);
     pf_shard *sh = shard_of(key);
     lock_take(&sh->lock);
@@ -281,7 +282,7 @@ static void rec_put(uintptr_t key, uint64_t size, uint32_t owner, uint32_t stack
     lock_drop(&sh->lock);
 }
 
-static bool rec_take(uintptr_t key, pf_rec *out) {
+static inline __attribute__((always_inline)) bool rec_take(uintptr_t key, pf_rec *out) {
     uint64_t h = key_hash(key);
     if (filter != NULL && __atomic_load_n(&filter[h & (FILTER_SLOTS - 1u)], __ATOMIC_RELAXED) == 0)
         return false;
@@ -569,7 +570,9 @@ void alloy__pf_record(pf_self *me, void *p, size_t req, const void *frame) {
     rec_put((uintptr_t)p, req, me->slot->index, stack);
 }
 
-pf_taken alloy__pf_take(pf_self *me, const void *p) {
+/* The free path's two steps, inlined into alloy__pf_unrecord (one call per free in full
+ * mode) and wrapped for realloc. */
+static inline __attribute__((always_inline)) pf_taken take(pf_self *me, const void *p) {
     pf_taken t = {0};
     if (me->recs == PF_RECS_NONE) return t;
     pf_rec r;
@@ -583,11 +586,16 @@ pf_taken alloy__pf_take(pf_self *me, const void *p) {
     return t;
 }
 
+pf_taken alloy__pf_take(pf_self *me, const void *p) {
+    return take(me, p);
+}
+
 void alloy__pf_put_back(const void *p, pf_taken t) {
     if (t.found) rec_put((uintptr_t)p, t.size, t.owner, t.stack);
 }
 
-void alloy__pf_count_free(pf_self *me, const pf_taken *t, size_t usable, size_t req_hint) {
+static inline __attribute__((always_inline)) void count_free(pf_self *me, const pf_taken *t,
+                                                             size_t usable, size_t req_hint) {
     pf_slot *s = me->slot;
     if (!t->found && me->recs == PF_RECS_ALL) {
         /* Allocated before the profiler started (or before a reset). */
@@ -612,9 +620,13 @@ void alloy__pf_count_free(pf_self *me, const pf_taken *t, size_t usable, size_t 
     }
 }
 
+void alloy__pf_count_free(pf_self *me, const pf_taken *t, size_t usable, size_t req_hint) {
+    count_free(me, t, usable, req_hint);
+}
+
 void alloy__pf_unrecord(pf_self *me, const void *p, size_t usable, size_t req_hint) {
-    pf_taken t = alloy__pf_take(me, p);
-    alloy__pf_count_free(me, &t, usable, req_hint);
+    pf_taken t = take(me, p);
+    count_free(me, &t, usable, req_hint);
 }
 
 void alloy__pf_on_failed(pf_self *me) {

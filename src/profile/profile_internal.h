@@ -32,7 +32,8 @@
 #define PF_BIG_SIZES 512u    /* hashed exact counts of larger sizes */
 #define PF_MAX_THREADS 1024u
 
-static inline unsigned alloy__pf_bucket(uint64_t v, unsigned sub, unsigned nbuckets) {
+static inline __attribute__((always_inline)) unsigned alloy__pf_bucket(uint64_t v, unsigned sub,
+                                                                       unsigned nbuckets) {
     if (v < (1ull << sub)) return (unsigned)v;
     unsigned e = 63u - (unsigned)__builtin_clzll(v);
     unsigned b = ((e - sub + 1u) << sub) + (unsigned)((v >> (e - sub)) & ((1ull << sub) - 1u));
