@@ -1606,6 +1606,9 @@ int cmd_validate(int argc, char **argv) {
                               "path)");
         rc = VAL_FAILED;
     }
+    if (rc == VAL_GO && report_md != NULL && report_json != NULL &&
+        strcmp(report_md, report_json) == 0)
+        rc = usage_error("--report-md and --report-json name the same file '%s'", report_md);
     /* A report that cannot be written is found now, not after a 24-hour soak. */
     const char *reports[] = {report_md, report_json};
     for (size_t i = 0; i < 2 && rc == VAL_GO; i++)
