@@ -377,6 +377,11 @@ elif case == "usage":
                         "--stress", "sh -c 'kill -TERM $$'"], capture_output=True, text=True)
     check("interrupt-term", p.returncode == 3 and "interrupted" in p.stderr,
           "%d %s %s" % (p.returncode, p.stdout, p.stderr))
+    # A report in a directory that does not exist is found before any run.
+    p = subprocess.run([ALLOY, "validate", "--baseline", "libc", "--candidate", "libc", *t,
+                        "--report-json", "/nonexistent-dir/r.json"], capture_output=True, text=True)
+    check("report-dir", p.returncode == 3 and "/nonexistent-dir" in p.stderr and
+          "== 1/5" not in p.stdout, "%d %s %s" % (p.returncode, p.stdout, p.stderr))
     # A report that exists is not replaced without --force, and says so before any run.
     rep = os.path.join(WORK, "exists.md")
     open(rep, "w").close()

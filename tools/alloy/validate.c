@@ -1615,6 +1615,18 @@ int cmd_validate(int argc, char **argv) {
         if (reports[i] != NULL && !force && access(reports[i], F_OK) == 0) {
             cli_error("validate", "%s exists (--force replaces it)", reports[i]);
             rc = VAL_FAILED;
+        } else if (reports[i] != NULL) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof dir, "%s", reports[i]);
+            char *slash = strrchr(dir, '/');
+            if (slash == NULL)
+                snprintf(dir, sizeof dir, ".");
+            else
+                slash[slash == dir ? 1 : 0] = '\0';
+            if (access(dir, W_OK) != 0) {
+                cli_error("validate", "cannot write %s: %s: %s", reports[i], dir, strerror(errno));
+                rc = VAL_FAILED;
+            }
         }
     const char *tmp = getenv("TMPDIR");
     snprintf(v->workdir, sizeof v->workdir, "%s/alloy-validate.XXXXXX", tmp && *tmp ? tmp : "/tmp");
