@@ -26,7 +26,8 @@
  * included: mimalloc's committed bytes (mi_process_info), jemalloc's
  * stats.active + stats.metadata + dirty pages, tcmalloc's generic.heap_size
  * less pageheap_unmapped_bytes, glibc's mallinfo2 arena + hblkhd; the process
- * RSS when the backend gives none (heap_source names the figure).
+ * RSS when the backend gives none or the profile is written where its locks
+ * may be held (a fatal signal, _exit); heap_source names the figure.
  *
  * The report and the file formats (JSON "alloy-profile/1", CSV, Prometheus)
  * are specified in docs/profile.md. Report memory comes from mmap, never from
