@@ -247,6 +247,12 @@ elif case == "tests-count":
                                "--tests", "ctest --test-dir " + ct, "--skip", "leaks")
     cr = reasons(d, "crashes")
     check("ctest-crash", rc == 2 and len(cr) == 1 and cr[0]["figure"] == 1, str(d and d["reasons"]))
+    # A filter that matches nothing: ctest exits 0, validate counts a failed run.
+    rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", "mimalloc",
+                               "--tests", "ctest --test-dir " + ct + " -R ^nothing-matches$",
+                               "--skip", "leaks")
+    check("ctest-no-tests", rc == 1 and len(reasons(d, "test_failures_pct")) == 1 and
+          any("no tests" in n for n in d["notes"]), "%d %s" % (rc, d and d["notes"]))
     # With the failure limit raised to 20% in a criteria file, 1 in 10 passes.
     crit = os.path.join(WORK, "lenient.criteria")
     with open(crit, "w") as f:

@@ -544,6 +544,14 @@ static bool phase_smoke(validation *v, char *const *argv) {
         total = 1; /* a crash is its own reason, not also a failed run */
         failed = cli_run_ok(&r) || is_crash(&r) ? 0 : 1;
     }
+    /* ctest exits 0 when its filter matched nothing: a suite that tested nothing is a failed
+     * one here, or a GO would rest on no test at all. */
+    bool none = !counted && ((r.out != NULL && strstr(r.out, "No tests were found") != NULL) ||
+                             strstr(r.err_line, "No tests were found") != NULL);
+    if (none) {
+        failed = 1;
+        add_note(v, "smoke: ctest found no tests to run; counted as a failed run");
+    }
     if (is_crash(&r)) crashed++;
     double pct = 100.0 * (double)failed / (double)total;
     add_fact(p, "tests", (double)total, "", "%lu%s", total,
