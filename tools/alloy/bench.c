@@ -483,9 +483,11 @@ static bool probe(bench *b) {
                       cli_run_describe(&r, how, sizeof how), r.err_line[0] ? ": " : "", r.err_line);
             ok = false;
         } else {
-            snprintf(be->name, sizeof be->name, "%s", js_str(d.root, "name"));
-            snprintf(be->version, sizeof be->version, "%s", js_str(d.root, "version"));
-            snprintf(be->library, sizeof be->library, "%s", js_str(d.root, "library"));
+            const char *name = js_str(d.root, "name"), *version = js_str(d.root, "version"),
+                       *library = js_str(d.root, "library");
+            snprintf(be->name, sizeof be->name, "%s", name ? name : "?");
+            snprintf(be->version, sizeof be->version, "%s", version ? version : "?");
+            snprintf(be->library, sizeof be->library, "%s", library ? library : "");
             char want[64];
             cli_spec_name(be->spec, want, sizeof want);
             const char *path = cli_spec_path(be->spec);
