@@ -21,13 +21,15 @@ interrupt)
   trap 'rm -rf "$tmp"' EXIT
   TMPDIR=$tmp "$prog" --quick >/dev/null 2>&1 &
   pid=$!
-  # until a run's output file exists in its directory (or the program has ended), 30 s at most
+  # until a run's output file exists in its directory (or the program has ended), 30 s at most;
+  # each file lives only while its run does, so what was seen is remembered, not looked up again
+  seen=
   for _ in $(seq 300); do
-    [ -n "$(find "$tmp" -mindepth 2 -type f 2>/dev/null)" ] && break
+    [ -n "$(find "$tmp" -mindepth 2 -type f 2>/dev/null)" ] && { seen=1; break; }
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  [ -n "$(find "$tmp" -mindepth 2 -type f)" ] || { echo "FAIL: $prog wrote no file under TMPDIR" >&2; exit 1; }
+  [ -n "$seen" ] || { echo "FAIL: $prog wrote no file under TMPDIR" >&2; exit 1; }
   kill -INT "$pid"
   rc=0
   wait "$pid" || rc=$?
