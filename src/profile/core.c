@@ -53,6 +53,8 @@ void alloy__pf_unpages(void *p, size_t bytes) {
     if (p != NULL) munmap(p, bytes);
 }
 
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
 /* ---- spin locks ------------------------------------------------------------ */
 typedef struct pf_lock {
     int v;
@@ -135,24 +137,14 @@ static void slot_zero(pf_slot *s) {
 static uint16_t *filter; /* sampled mode: counting filter of recorded addresses */
 static int64_t next_interval(pf_self *me);
 
-/* fork: the child's one thread goes through alloy__pf_enter again, where it
- * starts the child's profiler thread (stream.c asks for it in its own handler). */
-static void enter_again_in_child(void) {
-    alloy__pf_self.gen = 0;
-}
-static int enter_atfork_done;
-
 /* The slow half of alloy__pf_on: a thread's first call, or its first after a
  * start, stop, reset or fork. */
 bool alloy__pf_enter(pf_self *me) {
     if (me->inside != 0) return false;
     uint32_t live = __atomic_load_n(&alloy__pf_live, __ATOMIC_ACQUIRE);
     if (live == PF_STOPPED) return false;
-    if (ALLOY_UNLIKELY(__atomic_load_n(&alloy__pf_want_thread, __ATOMIC_RELAXED) != 0 ||
-                       __atomic_load_n(&enter_atfork_done, __ATOMIC_RELAXED) == 0)) {
+    if (ALLOY_UNLIKELY(__atomic_load_n(&alloy__pf_want_thread, __ATOMIC_RELAXED) != 0)) {
         me->inside++;
-        if (__atomic_exchange_n(&enter_atfork_done, 1, __ATOMIC_ACQ_REL) == 0)
-            pthread_atfork(NULL, NULL, enter_again_in_child);
         alloy__pf_thread_kick();
         me->inside--;
         live = __atomic_load_n(&alloy__pf_live, __ATOMIC_ACQUIRE);
@@ -346,7 +338,15 @@ static void atfork_release(void) {
  * inherited.freed_* (not free_count) and one left live counts in inherited.leaked_* (not in
  * the leaks). A family's files then add up: each block is counted in the process that
  * allocated it. */
-#define PF_INHERITED 0x80000000u /* pf_rec.owner: a block live at the fork */
+/* pf_rec.owner: the allocating thread's slot index in the low 16 bits, the allocating
+ * process's fork depth in the high 16. A record whose depth is not this process's was made
+ * before a fork: the child never has to touch its records (copying every table page) to mark
+ * them. Depth wraps after 65 536 generations of forked children. */
+#define PF_OWNER_INDEX(o) ((o)&0xffffu)
+static uint32_t proc_tag; /* this process's fork depth << 16 */
+static inline bool pf_inherited(uint32_t owner) {
+    return (owner & ~0xffffu) != proc_tag;
+}
 static uint64_t fork_parent_pid;
 static uint64_t inh_count, inh_bytes;             /* live at the fork */
 static uint64_t inh_freed_count, inh_freed_bytes; /* atomic: freed since */
@@ -369,8 +369,15 @@ static void live_now(uint64_t *count, uint64_t *bytes) {
         au += __atomic_load_n(&s->alloc_usable, __ATOMIC_RELAXED);
         fu += __atomic_load_n(&s->free_usable, __ATOMIC_RELAXED);
     }
-    *count = sub0(ac + inh_count, fc + __atomic_load_n(&inh_freed_count, __ATOMIC_RELAXED));
-    *bytes = sub0(au + inh_bytes, fu + __atomic_load_n(&inh_freed_bytes, __ATOMIC_RELAXED));
+    *count = sub0(ac + LOAD(inh_count), fc + LOAD(inh_freed_count));
+    *bytes = sub0(au + LOAD(inh_bytes), fu + LOAD(inh_freed_bytes));
+}
+
+/* A new generation: even, never 0 (a thread not set up) nor PF_STOPPED, even after 2^31 of
+ * them. */
+static void gen_bump(void) {
+    if (__atomic_add_fetch(&alloy__pf_cfg.gen, 2, __ATOMIC_ACQ_REL) == 0)
+        __atomic_add_fetch(&alloy__pf_cfg.gen, 2, __ATOMIC_ACQ_REL);
 }
 
 ALLOY_HIDDEN void alloy__pf_fork_child_core(void);
@@ -378,15 +385,15 @@ void alloy__pf_fork_child_core(void) {
     if (overflow != NULL) { /* the profiler has run: its figures are the parent's */
         uint64_t count, bytes;
         live_now(&count, &bytes);
-        for (unsigned i = 0; i < SHARDS; i++) /* locked since atfork_prepare */
-            for (uint32_t j = 0; j < shards[i].cap; j++)
-                if (shards[i].tab[j].key != 0) shards[i].tab[j].owner |= PF_INHERITED;
-        inh_count = count;
-        inh_bytes = bytes;
+        proc_tag += 0x10000u; /* every record made so far is now inherited */
+        __atomic_store_n(&inh_count, count, __ATOMIC_RELAXED);
+        __atomic_store_n(&inh_bytes, bytes, __ATOMIC_RELAXED);
         __atomic_store_n(&inh_freed_count, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&inh_freed_bytes, 0, __ATOMIC_RELAXED);
         fork_parent_pid = (uint64_t)prefork_pid;
-        __atomic_add_fetch(&alloy__pf_cfg.gen, 2, __ATOMIC_ACQ_REL);
+        gen_bump();
+        pf_slot *mine = alloy__pf_self.slot; /* the forking thread is the child's one thread */
+        if (mine != NULL && !mine->shared) mine->tid = (uint64_t)syscall(SYS_gettid);
         slot_zero(overflow);
         __atomic_store_n(&peak_bytes, __atomic_load_n(&live_bytes, __ATOMIC_RELAXED),
                          __ATOMIC_RELAXED);
@@ -567,7 +574,7 @@ void alloy__pf_record(pf_self *me, void *p, size_t req, const void *frame) {
         break;
     }
     uint32_t stack = o->capture_stacks ? stack_of(me, frame) : 0;
-    rec_put((uintptr_t)p, req, me->slot->index, stack);
+    rec_put((uintptr_t)p, req, me->slot->index | proc_tag, stack);
 }
 
 /* The free path's two steps, inlined into alloy__pf_unrecord (one call per free in full
@@ -603,7 +610,7 @@ static inline __attribute__((always_inline)) void count_free(pf_self *me, const 
         PF_ADD(s, unknown_free_bytes, usable);
         return;
     }
-    if (t->found && (t->owner & PF_INHERITED)) { /* a forked child frees its parent's block */
+    if (t->found && pf_inherited(t->owner)) { /* a forked child frees its parent's block */
         __atomic_fetch_add(&inh_freed_count, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&inh_freed_bytes, (uint64_t)usable, __ATOMIC_RELAXED);
         alloy__pf_live_add(me, -(int64_t)usable);
@@ -613,10 +620,11 @@ static inline __attribute__((always_inline)) void count_free(pf_self *me, const 
     PF_ADD(s, free_usable, usable);
     PF_ADD(s, free_bytes, t->found ? t->size : req_hint);
     alloy__pf_live_add(me, -(int64_t)usable);
-    if (t->found && t->owner != s->index && alloy__pf_cfg.o.track_cross_thread) {
+    uint32_t owner = PF_OWNER_INDEX(t->owner);
+    if (t->found && owner != s->index && alloy__pf_cfg.o.track_cross_thread) {
         uint64_t w = 1;
         if (me->recs == PF_RECS_SAMPLED) w = (uint64_t)(sample_weight(t->size) + 0.5);
-        PF_ADD(s, xfree[t->owner < PF_MAX_THREADS ? t->owner : PF_MAX_THREADS - 1], w);
+        PF_ADD(s, xfree[owner < PF_MAX_THREADS ? owner : PF_MAX_THREADS - 1], w);
     }
 }
 
@@ -641,11 +649,12 @@ void alloy__pf_count_realloc(pf_self *me) {
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void reset_all(void) {
-    /* Even, never 0 (a thread not set up) nor PF_STOPPED. */
-    __atomic_add_fetch(&alloy__pf_cfg.gen, 2, __ATOMIC_ACQ_REL);
+    gen_bump();
     if (overflow != NULL) slot_zero(overflow);
     recs_clear();
-    inh_count = inh_bytes = 0; /* the inherited blocks' records are gone too */
+    /* The inherited blocks' records are gone too. */
+    __atomic_store_n(&inh_count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&inh_bytes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&inh_freed_count, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&inh_freed_bytes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&live_bytes, 0, __ATOMIC_RELAXED);
@@ -673,6 +682,11 @@ bool alloy__pf_begin(const alloy_profile_options *o) {
     }
     alloy__pf_clock_init();
     exit_key_init();
+    /* From the first start on, whether or not the profiler's thread ever runs: a fork must
+     * find the record locks free in the child and give the child its own figures. */
+    alloy__pf_self.inside++;
+    alloy__pf_atfork_register();
+    alloy__pf_self.inside--;
     if (overflow == NULL) {
         overflow = alloy__pf_pages(sizeof(pf_slot));
         if (overflow == NULL) {
@@ -795,7 +809,6 @@ static uintptr_t site_of(uint32_t stack) {
     return alloy__dbg_frames(stack, &pcs) > 0 ? (uintptr_t)pcs[0] : 0;
 }
 
-#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define MAX_SITES 4096u
 #define REPORT_SITES 100u
 
@@ -808,6 +821,27 @@ static int cmp_site(const void *a, const void *b) {
     const site_acc *x = a, *y = b;
     if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
     return x->site < y->site ? -1 : x->site > y->site;
+}
+
+/* Sort sites in cmp_site's order in place: a heap sort, as qsort may call malloc (glibc does
+ * above 1 KiB), which the snapshot of a signal handler or of _exit must not. */
+static void sift_sites(site_acc *v, size_t root, size_t n) {
+    for (size_t child; (child = 2 * root + 1) < n; root = child) {
+        if (child + 1 < n && cmp_site(&v[child], &v[child + 1]) < 0) child++;
+        if (cmp_site(&v[root], &v[child]) >= 0) return;
+        site_acc t = v[root];
+        v[root] = v[child];
+        v[child] = t;
+    }
+}
+static void sort_sites(site_acc *v, size_t n) {
+    for (size_t i = n / 2; i-- > 0;) sift_sites(v, i, n);
+    for (size_t end = n; end > 1;) {
+        site_acc t = v[0];
+        v[0] = v[--end];
+        v[end] = t;
+        sift_sites(v, 0, end);
+    }
 }
 
 static void fill_latency(arena *a, alloy_profile_latency *out, const uint64_t *hist, uint64_t sum,
@@ -966,14 +1000,13 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
     r->unknown_free_bytes = sum->unknown_free_bytes;
     /* A forked child's live blocks include those it inherited (not in its counters). */
     r->parent_pid = fork_parent_pid;
-    r->inherited.count = inh_count;
-    r->inherited.bytes = inh_bytes;
+    uint64_t inh_c = LOAD(inh_count), inh_b = LOAD(inh_bytes);
+    r->inherited.count = inh_c;
+    r->inherited.bytes = inh_b;
     r->inherited.freed_count = __atomic_load_n(&inh_freed_count, __ATOMIC_RELAXED);
     r->inherited.freed_bytes = __atomic_load_n(&inh_freed_bytes, __ATOMIC_RELAXED);
-    r->current_bytes =
-        sub0(sum->alloc_usable + inh_bytes, sum->free_usable + r->inherited.freed_bytes);
-    r->current_count =
-        sub0(sum->alloc_count + inh_count, sum->free_count + r->inherited.freed_count);
+    r->current_bytes = sub0(sum->alloc_usable + inh_b, sum->free_usable + r->inherited.freed_bytes);
+    r->current_count = sub0(sum->alloc_count + inh_c, sum->free_count + r->inherited.freed_count);
     int64_t pk = __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED);
     r->peak_bytes = pk > 0 ? (uint64_t)pk : 0;
     if (r->peak_bytes < r->current_bytes) r->peak_bytes = r->current_bytes;
@@ -1062,7 +1095,7 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
             if (rc->key == 0) continue;
             double w = sample_weight(rc->size);
             live_req += rc->size;
-            if (rc->owner & PF_INHERITED) { /* a forked child's, from its parent: not its leak */
+            if (pf_inherited(rc->owner)) { /* a forked child's, from its parent: not its leak */
                 icount += w;
                 ibytes += w * (double)rc->size;
                 continue;
@@ -1092,7 +1125,7 @@ bool alloy__pf_snapshot(alloy_profile_report *r, bool in_signal) {
         r->leaked_bytes = (uint64_t)(lbytes + 0.5);
         r->inherited.leaked_count = (uint64_t)(icount + 0.5);
         r->inherited.leaked_bytes = (uint64_t)(ibytes + 0.5);
-        qsort(acc, nacc, sizeof *acc, cmp_site);
+        sort_sites(acc, nacc);
         size_t ns = nacc < REPORT_SITES ? nacc : REPORT_SITES;
         alloy_profile_leak_site *ls = arena_get(&a, (ns ? ns : 1) * sizeof *ls);
         for (size_t k = 0; ls != NULL && k < ns; k++) {
@@ -1162,7 +1195,8 @@ void alloy__pf_totals(uint64_t *allocs, uint64_t *frees, int64_t *live) {
     }
     *allocs = a;
     *frees = f;
-    *live = (int64_t)(au - fu);
+    /* As current_bytes: a forked child's inherited blocks are live in it too. */
+    *live = (int64_t)(au + LOAD(inh_bytes) - fu - LOAD(inh_freed_bytes));
 }
 
 bool alloy_profile_snapshot(alloy_profile_report *r) {

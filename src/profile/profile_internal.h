@@ -143,7 +143,8 @@ ALLOY_HIDDEN bool alloy__pf_enter(pf_self *me);
 static inline bool alloy__pf_on(pf_self *me) {
     uint32_t live = __atomic_load_n(&alloy__pf_live, __ATOMIC_RELAXED);
     if (ALLOY_LIKELY(live == me->gen && me->inside == 0)) return true;
-    if (live == PF_STOPPED) return false; /* stopped: a forward, no call */
+    /* Stopped, or the profiler's own allocation: a forward, no call. */
+    if (live == PF_STOPPED || me->inside != 0) return false;
     return alloy__pf_enter(me);
 }
 
@@ -300,6 +301,8 @@ ALLOY_HIDDEN void alloy__pf_rates(double *alloc_avg, double *free_avg);
 /* Start the profiler thread if it is wanted and not running (from a call
  * outside any lock, with inside raised). */
 ALLOY_HIDDEN void alloy__pf_thread_kick(void);
+/* Register the profiler's fork handlers (stream.c), once: from the first start on. */
+ALLOY_HIDDEN void alloy__pf_atfork_register(void);
 ALLOY_HIDDEN extern int alloy__pf_want_thread;
 ALLOY_HIDDEN void alloy__pf_thread_stop(void);
 /* Start from the environment (ALLOY_PROFILE*): called by the layer's attach. */

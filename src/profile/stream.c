@@ -6,9 +6,10 @@
  * timeline_ms and, every ALLOY_PROFILE_INTERVAL_MS (default 100), rewrites the
  * profile file atomically (a fresh temporary beside it, then rename), so the
  * file on disk is always a complete JSON profile at most one interval old:
- * SIGKILL, abort or _exit leave it readable. At exit (a destructor) and on
+ * SIGKILL, abort or _exit leave it readable. At exit (a destructor), on
  * fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, when no handler is
- * installed) the file is written once more. ALLOY_PROFILE_PROM=<dir> adds a
+ * installed) and, under the override library, at _exit and _Exit
+ * (alloy__pf_exit_write) the file is written once more. ALLOY_PROFILE_PROM=<dir> adds a
  * Prometheus textfile (<dir>/alloy_<pid>.prom, written, fsynced, renamed) for
  * node_exporter's textfile collector.
  *
@@ -328,10 +329,13 @@ static void fork_child(void) {
     if (env_mode) set_paths(true);
 }
 
-void alloy__pf_thread_kick(void) {
-    if (!__atomic_exchange_n(&alloy__pf_want_thread, 0, __ATOMIC_ACQ_REL)) return;
+void alloy__pf_atfork_register(void) {
     if (__atomic_exchange_n(&atfork_done, 1, __ATOMIC_ACQ_REL) == 0)
         pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+void alloy__pf_thread_kick(void) {
+    if (!__atomic_exchange_n(&alloy__pf_want_thread, 0, __ATOMIC_ACQ_REL)) return;
     if (__atomic_exchange_n(&thread_state, 1, __ATOMIC_ACQ_REL) != 0) return;
     __atomic_store_n(&thread_stop_flag, 0, __ATOMIC_RELEASE);
     /* The thread must not hold up the program's signals (a handler for

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmocka_main.h"
@@ -352,6 +353,47 @@ static void sampled_estimates(void **state) {
     free(blocks);
 }
 
+/* Started in code with no profiler thread (timeline_ms 0), then fork: the child's figures are
+ * its own from the fork, its parent's live blocks counted apart as inherited. The fork
+ * handlers must exist from the start, not from the thread's. */
+static void fork_without_thread(void **state) {
+    (void)state;
+    start(opts());
+    void *kept[10];
+    for (int i = 0; i < 10; i++) kept[i] = alloy_malloc(64);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alloy_free(kept[0]); /* inherited: not in free_count */
+        void *own = alloy_malloc(32);
+        alloy_profile_report r;
+        int bad = 0;
+        if (!alloy_profile_snapshot(&r)) _exit(99);
+        bad |= (r.alloc_count != 1) << 0;
+        bad |= (r.free_count != 0) << 1;
+        bad |= (r.inherited.count != 10) << 2;
+        bad |= (r.inherited.freed_count != 1) << 3;
+        bad |= (r.inherited.leaked_count != 9) << 4;
+        bad |= (r.leaked_count != 1) << 5; /* own: the 32-byte block */
+        bad |= (r.parent_pid != (uint64_t)getppid()) << 6;
+        alloy_profile_report_free(&r);
+        alloy_free(own);
+        _exit(bad);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0); /* bit k set: check k above failed in the child */
+    alloy_profile_report r;
+    assert_true(alloy_profile_snapshot(&r)); /* the parent's figures go on */
+    assert_int_equal(r.alloc_count, 10);
+    assert_int_equal(r.inherited.count, 0);
+    alloy_profile_report_free(&r);
+    for (int i = 0; i < 10; i++) alloy_free(kept[i]);
+    alloy_profile_stop();
+}
+
 static void writers_reject_bad_arguments(void **state) {
     (void)state;
     errno = 0;
@@ -403,6 +445,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(unknown_frees_counted_apart),
         cmocka_unit_test(stop_passes_through_and_reset_zeroes),
         cmocka_unit_test(sampled_estimates),
+        cmocka_unit_test(fork_without_thread),
         cmocka_unit_test(writers_reject_bad_arguments),
     };
     return alloy_test_run(__FILE__, tests, sizeof tests / sizeof tests[0], argc, argv);
