@@ -19,6 +19,8 @@ import sys
 import tempfile
 import termios
 
+from leftovers import leftovers  # tests/tools/leftovers.py, beside this script
+
 case, alloy, victim, outdir = sys.argv[1:5]
 work = tempfile.mkdtemp(prefix="alloy-bench-test.")
 failures = []
@@ -116,9 +118,14 @@ def check_json(d, mode, runs):
                 if r["role"] == "aa":
                     check(v == "A/A", "A/A verdict")
                 else:
-                    check(v in ("faster", "slower", "no difference"), f"verdict {v}")
+                    check(v in ("faster", "slower", "no difference", "too few runs"),
+                          f"verdict {v}")
+                    # Below 5 runs a side p never gets below 0.05: no verdict either way.
+                    check((v == "too few runs") == (runs < 5), f"too few runs at {runs}: {v}")
                     big = r["p"] < 0.05 and abs(r["ratio"] - 1) > r["noise"]
-                    check((v != "no difference") == big, "named only beyond noise and p < 0.05")
+                    if runs >= 5:
+                        check((v != "no difference") == big,
+                              "named only beyond noise and p < 0.05")
             else:
                 check(r["verdict"] == "failed" or base["ok_runs"] < runs, "failed verdict")
     return cells
@@ -170,8 +177,8 @@ elif case == "command":
     check_json(d, "command", 3)
     check([r["role"] for r in d["results"]] == ["baseline", "candidate", "aa"], "arms")
     check("libc (A/A)" in p.stdout and "A/A: noise" in p.stdout, "the A/A row and its noise")
-    check(re.search(r"^mimalloc .*(no difference beyond noise \(±[0-9.]+%\)|slower|faster)",
-                    p.stdout, re.M), "a verdict for mimalloc")
+    check(re.search(r"^mimalloc .*too few runs to compare \(5 needed\)", p.stdout, re.M),
+          "3 runs: too few to compare, not 'no difference'")
     check("20000" not in p.stdout, "the command's output is not shown")
 elif case == "command-fail":
     # A command that fails under one backend: reported with its status, not averaged.
@@ -200,6 +207,12 @@ elif case == "command-fail":
     p = bench("--runs", "1", "--", os.path.join(work, "no-such-program"))
     check(p.returncode == 1 and "cannot run" in p.stderr and p.stderr.count("\n") == 1,
           f"a missing command: one line, exit 1 ({p.stderr!r})")
+    # An empty name or a directory is no command either: refused before any run.
+    for name in ("", work):
+        p = bench("--runs", "1", "--backend", "libc", "--", name)
+        check(p.returncode == 1 and "not an executable file" in p.stderr and
+              p.stderr.count("\n") == 1 and p.stdout == "",
+              f"{name!r} is not a command ({p.returncode} {p.stderr!r} {p.stdout[:80]!r})")
 elif case == "json":
     # --mi-option reaches the mimalloc children only; JSON escapes odd command arguments.
     js = os.path.join(work, "o.json")
@@ -219,6 +232,19 @@ elif case == "json":
           "an existing file is not replaced")
     p = bench("--runs", "1", "--backend", "libc", "--json", js, "--force", "--", "true")
     check(p.returncode == 0 and load(js)["command"] == ["true"], "--force replaces it")
+    # Reports that could not be written at the end are refused before any run: a dangling
+    # symbolic link, a symbolic link even with --force, a directory that does not exist.
+    link = os.path.join(work, "link.json")
+    os.symlink(os.path.join(work, "nowhere.json"), link)
+    for args, what in ((["--json", link], "dangling link"),
+                       (["--html", link, "--force"], "link with --force"),
+                       (["--json", os.path.join(work, "no-dir", "x.json")], "missing directory")):
+        p = bench("--runs", "1", "--backend", "libc", *args, "--", "sh", "-c",
+                  'echo ran >> "$0"', os.path.join(work, "ran"))
+        check(p.returncode == 1 and p.stderr.count("\n") == 1 and
+              not os.path.exists(os.path.join(work, "ran")),
+              f"{what}: refused before any run ({p.returncode} {p.stderr!r})")
+    check(not os.path.exists(os.path.join(work, "nowhere.json")), "nothing written through a link")
 elif case == "timeout":
     js = os.path.join(work, "t.json")
     p = bench("--runs", "1", "--timeout", "1", "--backend", "libc", "--json", js, "--", "sleep",
@@ -228,6 +254,15 @@ elif case == "timeout":
     x = load(js)["results"][0]["runs"][0]
     check(x["timed_out"] is True and x["signal"] == 9 and not x["ok"], f"timed out in JSON {x}")
     check(load(js)["results"][0]["verdict"] == "failed", "a timed-out arm failed")
+    # What the command started dies with it: the whole process group is killed.
+    marker = "31.%d" % os.getpid()
+    p = bench("--runs", "1", "--timeout", "1", "--backend", "libc", "--", "sh", "-c",
+              "sleep %s & sleep %s; wait" % (marker, marker), timeout=60)
+    check("timed out after 1 s" in p.stdout, f"the shell timed out ({p.stdout})")
+    left = leftovers(marker)
+    check(not left, f"no process of the run is left after the timeout ({left})")
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
 elif case == "interrupt":
     # ^C on a terminal reaches the whole foreground group: the run dies of SIGINT, bench
     # ignores it, then stops with no table and 130. The command says when it has started.

@@ -127,6 +127,8 @@ def compare(seed, a, b):
     u, p = mann_whitney(a, b)
     check(close(got["u"], u), "U %s: %s != %s" % (name, got["u"], u))
     check(close(got["p"], p), "p %s: %s != %s" % (name, got["p"], p))
+    r = statistics.median(b) / statistics.median(a)
+    check(close(got["noise"], max(abs(r - 1), abs(rlo - 1), abs(rhi - 1))), "A/A noise " + name)
     return got
 
 
@@ -140,6 +142,9 @@ g = run(1, [3, 1, 2], [4, 5, 6])
 check(g["median"] == 2 and g["u"] == 0, "median of 3 1 2 is 2; U of a below b is 0")
 g = run(1, [1, 2, 3, 4], [1, 2, 3, 4])
 check(g["median"] == 2.5 and g["u"] == 8 and g["p"] == 1.0, "identical samples: U = 8, p = 1")
+# The A/A noise is not the ratio alone: equal medians by luck, a wide interval, wide noise.
+check(g["noise"] > 0.2 and close(g["noise"], max(abs(g["rlo"] - 1), abs(g["rhi"] - 1))),
+      "A/A noise of equal medians is the interval's reach: %s" % g["noise"])
 g = run(1, [5, 5, 5], [5, 5, 5])
 check(g["p"] == 1.0 and g["lo"] == 5 and g["hi"] == 5, "all tied: p = 1, interval [5, 5]")
 check(g["rlo"] == 1 and g["rhi"] == 1, "all tied: ratio interval [1, 1]")

@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 
+from leftovers import leftovers  # tests/tools/leftovers.py, beside this script
+
 case, ALLOY, VICTIM, SHIM, OUT = sys.argv[1:6]
 _help = subprocess.run([ALLOY, "validate", "--help"], capture_output=True, text=True).stdout
 if "mimalloc" not in _help.split("NAME (one of:")[-1].split(")")[0]:
@@ -126,7 +128,7 @@ elif case == "crash":
     # crashes; NO-GO with the signal named.
     rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", "mimalloc:" + SHIM,
                                "--tests", VICTIM + " work 20", "--bench", VICTIM + " work 20",
-                               "--runs", "3", env={"VALIDATE_SHIM_ABORT_AFTER": "2000"})
+                               "--runs", "5", env={"VALIDATE_SHIM_ABORT_AFTER": "2000"})
     check("status-nogo", rc == 2, "status %d\n%s%s" % (rc, out, err))
     cr = reasons(d, "crashes")
     check("crash-reasons", {r["phase"] for r in cr} == {"smoke", "leaks", "bench"}, str(cr))
@@ -221,6 +223,29 @@ elif case == "soak":
     # 1 MiB/s is 3775 MB/h; allow for the page granularity and the sampling.
     check("growth-figure", len(sr) == 1 and 2500 < sr[0]["figure"] < 5000, str(sr))
     check("growth-says-fit", len(sr) == 1 and "least squares" in sr[0]["text"], str(sr))
+    # The end's SIGTERM reaches what the command started, and its RSS is counted: a shell
+    # whose child keeps 1 MiB/s is NO-GO too, and leaves nothing running.
+    marker = "33.%d" % os.getpid()
+    rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", "mimalloc",
+                               "--soak", "sh -c '%s soak 1024 & sleep %s & wait' %s"
+                               % (VICTIM, marker, marker), "--duration", "3s")
+    sr = reasons(d, "soak_growth_mb_per_hour")
+    check("group-growth", rc == 2 and len(sr) == 1 and 2500 < sr[0]["figure"] < 5000,
+          "%d %s" % (rc, sr))
+    left = leftovers(marker)
+    check("group-ended", not left, str(left))
+    for pid in left:
+        os.kill(pid, 9)
+    # Too few rounds compared (the first round fails under every spec): no comparison, and
+    # that is a reason of its own, "too few rounds to compare" (CONDITIONAL GO).
+    count = os.path.join(WORK, "count")
+    rc, d, out, err = validate("--baseline", "mimalloc", "--candidate", "mimalloc",
+                               "--bench", "sh -c 'n=$(cat \"$0\" 2>/dev/null || echo 0); "
+                               "echo $((n+1)) > \"$0\"; test $n -ge 3' " + count, "--runs", "5")
+    fr = reasons(d, "bench_rounds_missing")
+    check("too-few-rounds", rc == 1 and len(fr) == 1 and fr[0]["figure"] == 1 and
+          fr[0]["verdict"] == "CONDITIONAL GO" and "too few rounds to compare" in fr[0]["text"],
+          "%d %s %s" % (rc, d and d["reasons"], err))
 
 elif case == "tests-count":
     # ctest as the test command: the failure rate comes from its summary line, crashes from
@@ -345,6 +370,17 @@ elif case == "usage":
     usage_case(["--baseline", "libc", "--candidate", "libc", "--tests", "no-such-program-xyz"],
                "not-found", "'no-such-program-xyz': command not found")
     usage_case(["--baseline", "libc", "--candidate", "libc", *t, "--runs", "2"], "runs", "--runs")
+    # 3 rounds a side can never give p < 0.05: at least 5.
+    usage_case(["--baseline", "libc", "--candidate", "libc", *t, "--runs", "3"], "runs-3",
+               "--runs: '3' is not a whole number from 5")
+    # Every phase that has a command skipped: nothing would be judged, so no verdict.
+    usage_case(["--baseline", "libc", "--candidate", "libc", *t, "--skip", "smoke,leaks"],
+               "skip-all", "nothing to run")
+    # An empty name or a directory is no command.
+    usage_case(["--baseline", "libc", "--candidate", "libc", "--tests", WORK], "tests-dir",
+               "not an executable file")
+    usage_case(["--baseline", "libc", "--candidate", "libc", "--tests", "''"], "tests-empty",
+               "not an executable file")
     usage_case(["--baseline", "libc", "--candidate", "libc", *t, "--skip", "smoke,bogus"],
                "skip", "unknown phase 'bogus'")
     usage_case(["--baseline", "libc", "--candidate", "libc", *t, "--runs"], "no-value",
@@ -360,7 +396,7 @@ elif case == "usage":
     # A run that SIGINT ends (a terminal's ^C reaches the child) stops without a verdict.
     for opt in ("--tests", "--bench"):
         p = subprocess.run([ALLOY, "validate", "--baseline", "libc", "--candidate", "libc", opt,
-                            "sh -c 'kill -INT $$'", "--runs", "3"], capture_output=True, text=True)
+                            "sh -c 'kill -INT $$'", "--runs", "5"], capture_output=True, text=True)
         check("interrupt" + opt, p.returncode == 3 and "interrupted" in p.stderr and
               "verdict" not in p.stdout, "%d %s %s" % (p.returncode, p.stdout, p.stderr))
     # A library that exists but does not load: liballoy would fall back to its default
@@ -395,6 +431,15 @@ elif case == "usage":
                         "--report-md", rep], capture_output=True, text=True)
     check("report-exists", p.returncode == 3 and "--force" in p.stderr and "== 1/5" not in p.stdout,
           "%d %s %s" % (p.returncode, p.stdout, p.stderr))
+    # A symbolic link is refused before any run, dangling or not, with --force or not.
+    link = os.path.join(WORK, "link.md")
+    os.symlink(os.path.join(WORK, "nowhere.md"), link)
+    for extra in ([], ["--force"]):
+        p = subprocess.run([ALLOY, "validate", "--baseline", "libc", "--candidate", "libc", *t,
+                            "--report-md", link, *extra], capture_output=True, text=True)
+        check("report-link" + "".join(extra), p.returncode == 3 and "symbolic link" in p.stderr
+              and "== 1/5" not in p.stdout and not os.path.exists(os.path.join(WORK, "nowhere.md")),
+              "%d %s %s" % (p.returncode, p.stdout, p.stderr))
     p = subprocess.run([ALLOY, "validate", "--baseline", "libc", "--candidate", "libc", *t,
                         "--report-md", rep, "--force"], capture_output=True, text=True)
     check("report-force", p.returncode == 0 and "**Verdict: GO**" in open(rep).read(),

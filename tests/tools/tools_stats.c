@@ -30,6 +30,8 @@ int main(int argc, char **argv) {
     printf("], \"boot\": %s, \"lo\": %.17g, \"hi\": %.17g", ok ? "true" : "false", lo, hi);
     printf(", \"rboot\": %s, \"rlo\": %.17g, \"rhi\": %.17g", rok ? "true" : "false", rlo, rhi);
     printf(", \"u\": %.17g, \"p\": %.17g", u, p);
+    /* The A/A noise of b taken as the baseline run again (median ratio and its interval). */
+    printf(", \"noise\": %.17g", cli_aa_noise(cli_median(b, nb) / cli_median(a, na), rlo, rhi));
     cli_rng r = {seed};
     printf(", \"rand\": [");
     for (int k = 0; k < 4; k++)

@@ -403,7 +403,8 @@ typedef struct arm {
     char failure[400]; /* the first failure, described */
     double med, lo, hi, cpu, rss_kb, end_kb, live, ops_per_s;
     double ratio, rlo, rhi, p, noise;
-    const char *verdict; /* "baseline", "faster", "slower", "no difference", "failed" */
+    const char *verdict; /* "baseline", "faster", "slower", "no difference", "too few runs",
+                          * "failed" */
 } arm;
 
 /* A workload at a thread count, or the command. */
@@ -659,7 +660,7 @@ static bool summarize(bench *b, cell *c) {
         if (na > 0 && cli_bootstrap_ratio(x, nb, y, na, CONFIDENCE, CLI_STATS_RESAMPLES,
                                           CLI_STATS_SEED, &lo, &hi)) {
             double r = cli_median(y, na) / cli_median(x, nb);
-            noise = fmax(fabs(r - 1), fmax(fabs(lo - 1), fabs(hi - 1)));
+            noise = cli_aa_noise(r, lo, hi);
         }
     }
     for (size_t k = 0; k < c->narms; k++) {
@@ -687,6 +688,8 @@ static bool summarize(bench *b, cell *c) {
         if (n < rounds) continue;
         if (a->role == ROLE_AA)
             a->verdict = "A/A";
+        else if (n < CLI_STATS_MIN_RUNS || nb < CLI_STATS_MIN_RUNS)
+            a->verdict = "too few runs"; /* p could not get below ALPHA: no verdict */
         else if (a->p < ALPHA && isfinite(noise) && fabs(a->ratio - 1) > noise)
             a->verdict = a->ratio < 1 ? "faster" : "slower";
         else
@@ -715,6 +718,8 @@ static const char *verdict_text(const arm *a, char *buf, size_t n) {
         snprintf(buf, n, "A/A: noise ±%.1f%%", pct);
     else if (strcmp(a->verdict, "no difference") == 0)
         snprintf(buf, n, "no difference beyond noise (±%.1f%%)", pct);
+    else if (strcmp(a->verdict, "too few runs") == 0)
+        snprintf(buf, n, "too few runs to compare (%d needed)", CLI_STATS_MIN_RUNS);
     else
         snprintf(buf, n, "%.1f%% %s (p=%.3f, noise ±%.1f%%)", fabs(a->ratio - 1) * 100, a->verdict,
                  a->p, pct);
@@ -1094,23 +1099,6 @@ static bool write_html(const bench *b, FILE *f) {
 
 /* ---- the command -------------------------------------------------------------------------- */
 
-/* True when argv0 names something this process could execute (PATH searched like execvp). */
-static bool runnable(const char *argv0) {
-    if (strchr(argv0, '/') != NULL) return access(argv0, X_OK) == 0;
-    const char *path = getenv("PATH");
-    if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
-    for (const char *p = path;;) {
-        const char *end = strchr(p, ':');
-        size_t l = end ? (size_t)(end - p) : strlen(p);
-        char full[PATH_MAX];
-        if (snprintf(full, sizeof full, "%.*s/%s", (int)l, l ? p : ".", argv0) < (int)sizeof full &&
-            access(full, X_OK) == 0)
-            return true;
-        if (end == NULL) return false;
-        p = end + 1;
-    }
-}
-
 static bool build_cells(bench *b) {
     opts *o = b->o;
     size_t narms = o->nbe + 1, max = o->cmd ? 1 : o->nwl * o->nthreads;
@@ -1185,16 +1173,17 @@ int cmd_bench(int argc, char **argv) {
         cli_error("bench", "no backend of this build can be loaded");
         return 1;
     }
-    if (o.cmd != NULL && !runnable(o.cmd[0])) {
-        cli_error("bench", "cannot run '%s': %s", o.cmd[0],
-                  strchr(o.cmd[0], '/') ? strerror(errno) : "command not found");
+    if (o.cmd != NULL && !cli_command_runnable(o.cmd[0])) {
+        cli_error("bench", "cannot run '%s': not an executable file%s", o.cmd[0],
+                  strchr(o.cmd[0], '/') || !*o.cmd[0] ? "" : " in PATH (command not found)");
         return 1;
     }
-    /* Refuse an existing output file now, not after the runs. */
+    /* A report that cannot be written is found now, not after the runs. */
     for (int i = 0; i < 2; i++) {
         const char *p = i ? o.html : o.json;
-        if (p != NULL && !o.force && access(p, F_OK) == 0) {
-            cli_error("bench", "cannot create %s: %s (--force replaces it)", p, strerror(EEXIST));
+        char err[PATH_MAX + 160];
+        if (p != NULL && !cli_output_check(p, o.force, err, sizeof err)) {
+            cli_error("bench", "%s", err);
             return 1;
         }
     }

@@ -7,6 +7,8 @@
 
 #include <alloy.h>
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -199,10 +201,66 @@ void cli_env_free(cli_env *e) {
 
 /* ---- the child --------------------------------------------------------------------------- */
 
+/* The running child, negative for its process group (own_group). */
 static volatile sig_atomic_t child_pid;
 
 static void pass_on(int sig) {
-    if (child_pid > 0) kill((pid_t)child_pid, sig);
+    if (child_pid != 0) kill((pid_t)child_pid, sig);
+}
+
+void cli_child_signal(const cli_child_end *end, int sig) {
+    if (end->pid > 0) kill(end->own_group ? -end->pid : end->pid, sig);
+}
+
+/* VmRSS of /proc/<pid>/status in KiB, or -1. */
+static long rss_of(const char *pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%s/status", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+/* The process group of /proc/<pid>/stat, or -1. */
+static long pgrp_of(const char *pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -1;
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = '\0';
+    /* pid (comm) state ppid pgrp ...: comm may hold anything, so parse after its last ')'. */
+    const char *p = strrchr(buf, ')');
+    char state;
+    long ppid, pgrp;
+    if (p == NULL || sscanf(p + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) return -1;
+    return pgrp;
+}
+
+long cli_child_rss_kb(const cli_child_end *end) {
+    char self[24];
+    if (end->pid <= 0) return -1;
+    snprintf(self, sizeof self, "%d", (int)end->pid);
+    if (!end->own_group) return rss_of(self);
+    DIR *d = opendir("/proc");
+    if (d == NULL) return rss_of(self);
+    long sum = -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || pgrp_of(e->d_name) != (long)end->pid)
+            continue;
+        long kb = rss_of(e->d_name);
+        if (kb >= 0) sum = (sum < 0 ? 0 : sum) + kb;
+    }
+    closedir(d);
+    return sum;
 }
 
 static void wait_tick(pid_t pid, int pidfd, unsigned tick_ms) {
@@ -255,14 +313,20 @@ int cli_child_spawn(const char *cmd, char *const argv[], char *const envp[],
     sigaddset(&def, SIGTERM);
     sigaddset(&def, SIGHUP);
     posix_spawnattr_setsigdefault(&at, &def);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+    short flags = POSIX_SPAWN_SETSIGDEF;
+    if (o->own_group) {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        posix_spawnattr_setpgroup(&at, 0);
+    }
+    posix_spawnattr_setflags(&at, flags);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     if (o->out_fd >= 0) posix_spawn_file_actions_adddup2(&fa, o->out_fd, STDOUT_FILENO);
     if (o->err_fd >= 0) posix_spawn_file_actions_adddup2(&fa, o->err_fd, STDERR_FILENO);
 
-    sigaction(SIGINT, &ign, &o_int);
-    sigaction(SIGQUIT, &ign, &o_quit);
+    /* In its own group the child no longer gets the terminal's ^C and ^\: pass them on. */
+    sigaction(SIGINT, o->own_group ? &fwd : &ign, &o_int);
+    sigaction(SIGQUIT, o->own_group ? &fwd : &ign, &o_quit);
     sigaction(SIGTERM, &fwd, &o_term);
     sigaction(SIGHUP, &fwd, &o_hup);
 
@@ -276,7 +340,8 @@ int cli_child_spawn(const char *cmd, char *const argv[], char *const envp[],
         cli_error(cmd, "cannot run '%s': %s", argv[0], strerror(err));
         rc = err == ENOENT ? 127 : 126;
     } else {
-        child_pid = pid;
+        end->own_group = o->own_group;
+        child_pid = o->own_group ? -pid : pid;
         end->pid = pid;
         int pidfd = -1;
 #ifdef SYS_pidfd_open
@@ -299,6 +364,9 @@ int cli_child_spawn(const char *cmd, char *const argv[], char *const envp[],
         end->wstatus = st;
         if (pidfd >= 0) close(pidfd);
         child_pid = 0;
+        /* What the child started in its group does not outlive it (a shell's background job
+         * would otherwise run on into the next measured run). */
+        if (o->own_group) kill(-pid, SIGKILL);
         if (tick != NULL) tick(o->arg, true);
         if (WIFEXITED(st))
             rc = WEXITSTATUS(st);

@@ -61,9 +61,16 @@ typedef struct cli_child_opts {
     unsigned tick_ms;
     int out_fd, err_fd; /* >= 0: the child's stdout / stderr is a copy of this descriptor;
                          * -1: this process's */
+    bool own_group;     /* run the child in a process group of its own (pgid = its pid), so
+                         * that cli_child_signal reaches everything it started; SIGINT and
+                         * SIGQUIT, which the terminal no longer sends it, are passed on to the
+                         * group, and what is left of the group once the child ended is killed.
+                         * For measured runs (bench, validate); `alloy run` and `alloy profile`
+                         * keep the terminal's group, so an interactive program stays in the
+                         * foreground. */
 } cli_child_opts;
 #define CLI_CHILD_OPTS_INIT                                                                        \
-    { NULL, NULL, 0, -1, -1 }
+    { NULL, NULL, 0, -1, -1, false }
 
 /* What cli_child_spawn saw of the child's end. */
 typedef struct cli_child_end {
@@ -74,12 +81,22 @@ typedef struct cli_child_end {
     struct rusage ru; /* the child's (and its waited-for descendants') usage, from wait4(2):
                        * ru_maxrss is its peak RSS in KiB (see docs/bench.md for the floor) */
     double wall_s;    /* CLOCK_MONOTONIC seconds from just before the spawn to its end */
+    bool own_group;   /* started with cli_child_opts.own_group: its pgid is pid */
 } cli_child_end;
 
 /* cli_child_run with descriptors, resource usage and wall time: the same signal handling and
  * the same return value. end may be NULL. */
 int cli_child_spawn(const char *cmd, char *const argv[], char *const envp[],
                     const cli_child_opts *o, cli_child_end *end);
+
+/* Send sig to the child of end (a tick's way to stop it): to its whole process group when it
+ * was started with own_group, else to the child alone. Nothing when it is not running. */
+void cli_child_signal(const cli_child_end *end, int sig);
+
+/* The resident set of the child of end in KiB, summed over its process group when it was
+ * started with own_group (a shell and the programs it started), else its own VmRSS; -1 when
+ * nothing could be read. */
+long cli_child_rss_kb(const cli_child_end *end);
 
 /* CLOCK_MONOTONIC now, in seconds. */
 double cli_monotonic_s(void);

@@ -59,6 +59,74 @@ bool cli_spec_check(const char *spec, char *err, size_t errlen) {
     return true;
 }
 
+/* ---- before running ---------------------------------------------------------------------- */
+
+/* True when path is a regular file this process may execute. */
+static bool executable_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+bool cli_command_runnable(const char *prog) {
+    if (*prog == '\0') return false;
+    if (strchr(prog, '/') != NULL) return executable_file(prog);
+    const char *path = getenv("PATH");
+    if (path == NULL) path = "/bin:/usr/bin"; /* execvp's default */
+    char buf[4096];
+    for (const char *p = path;;) {
+        size_t l = strcspn(p, ":");
+        /* An empty element is the current directory, as for execvp. */
+        int w = snprintf(buf, sizeof buf, "%.*s%s%s", (int)l, l ? p : ".", "/", prog);
+        if (w > 0 && (size_t)w < sizeof buf && executable_file(buf)) return true;
+        if (p[l] == '\0') return false;
+        p += l + 1;
+    }
+}
+
+bool cli_output_check(const char *path, bool force, char *err, size_t errlen) {
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (S_ISLNK(st.st_mode)) {
+            snprintf(err, errlen, "%s is a symbolic link (not followed, even with --force)", path);
+            return false;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "%s exists and is not a regular file", path);
+            return false;
+        }
+        if (!force) {
+            snprintf(err, errlen, "%s exists (--force replaces it)", path);
+            return false;
+        }
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return false;
+    }
+    char dir[4096];
+    int w = snprintf(dir, sizeof dir, "%s", path);
+    if (w < 0 || (size_t)w >= sizeof dir) {
+        snprintf(err, errlen, "cannot write %.200s...: path too long", path);
+        return false;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir ? 1 : 0] = '\0';
+    const char *why = NULL;
+    if (stat(dir, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    else if (access(dir, W_OK | X_OK) != 0)
+        why = strerror(errno);
+    if (why != NULL) {
+        snprintf(err, errlen, "cannot write %s: %s: %s", path, dir, why);
+        return false;
+    }
+    return true;
+}
+
 /* ---- one run ----------------------------------------------------------------------------- */
 
 bool cli_run_ok(const cli_run_result *r) {
@@ -146,7 +214,7 @@ typedef struct deadline {
 static void deadline_tick(void *arg, bool ended) {
     deadline *d = arg;
     if (!ended && !d->fired && d->end->pid > 0 && cli_monotonic_s() - d->start >= d->seconds) {
-        kill(d->end->pid, SIGKILL);
+        cli_child_signal(d->end, SIGKILL);
         d->fired = true;
     }
 }
@@ -178,6 +246,7 @@ bool cli_run_once(const char *cmd, char *const argv[], const cli_run_spec *s, un
         cli_child_opts o = CLI_CHILD_OPTS_INIT;
         o.out_fd = out_fd;
         o.err_fd = err_fd;
+        o.own_group = true;
         cli_child_end end;
         deadline dl = {&end, (double)(flags >> 8), cli_monotonic_s(), false};
         if (flags >> 8) {

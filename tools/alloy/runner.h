@@ -43,6 +43,19 @@ bool cli_spec_name(const char *spec, char *name, size_t n);
  * into spec. */
 const char *cli_spec_path(const char *spec);
 
+/* ---- before running ---------------------------------------------------------------------- */
+
+/* True when prog can be run as a command: searched in PATH as execvp does (when it has no
+ * '/'), it must be a regular file this process may execute. An empty name or a directory is
+ * not a command. */
+bool cli_command_runnable(const char *prog);
+
+/* Check, before any run, that a report can be written to path at the end: an existing path
+ * must be a regular file (a symbolic link or anything else is refused, even with force; the
+ * file is opened with O_NOFOLLOW) and is replaced only with force; its directory must exist
+ * and be writable. False with a one-line reason in err. */
+bool cli_output_check(const char *path, bool force, char *err, size_t errlen);
+
 /* ---- one run ----------------------------------------------------------------------------- */
 
 /* What the runner runs a command under. */

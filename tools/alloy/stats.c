@@ -138,3 +138,8 @@ double cli_mann_whitney(const double *a, size_t na, const double *b, size_t nb, 
     double p = erfc(z / sqrt(2.0));
     return p > 1 ? 1 : p;
 }
+
+double cli_aa_noise(double ratio, double lo, double hi) {
+    /* fmax ignores a NaN argument. */
+    return fmax(fabs(ratio - 1), fmax(fabs(lo - 1), fabs(hi - 1)));
+}

@@ -20,6 +20,11 @@
 /* Bootstrap resamples every command uses: enough for a stable 95% interval of a median. */
 #define CLI_STATS_RESAMPLES 2000u
 
+/* The fewest runs a side worth comparing: with 3 Mann-Whitney's two-sided p is never below
+ * 0.081, with 4 it reaches 0.05 only when every run of one side beats every run of the other,
+ * 5 leave room for one pair out of order (p 0.022). Fewer runs say "too few to compare". */
+#define CLI_STATS_MIN_RUNS 5
+
 /* The q-quantile (0 <= q <= 1) of v[0..n) by linear interpolation between order statistics
  * (Hyndman-Fan type 7: R's default, numpy's "linear", Python's statistics.quantiles with
  * method="inclusive"). NaN when n is 0. */
@@ -55,5 +60,11 @@ bool cli_bootstrap_ratio(const double *a, size_t na, const double *b, size_t nb,
  * continuity correction of 0.5; 1 when either sample is empty or every value is tied. The
  * approximation is fair from about 5 values per sample; below that p is never small. */
 double cli_mann_whitney(const double *a, size_t na, const double *b, size_t nb, double *u);
+
+/* The A/A noise: how far a baseline-against-itself ratio (median of the second baseline arm
+ * over the first's) is from 1, taking the farthest of the ratio and its bootstrap interval's
+ * ends [lo, hi] (a ratio of 1.00 by luck with an interval of 0.92 to 1.08 is 8% noise). A
+ * difference is named only beyond it. NaN values are ignored; NaN when all three are. */
+double cli_aa_noise(double ratio, double lo, double hi);
 
 #endif /* ALLOY_TOOLS_STATS_H */

@@ -57,7 +57,8 @@ static const char help[] =
     "          medians of wall time, CPU time and peak RSS, 95%% bootstrap intervals,\n"
     "          Mann-Whitney U, and the baseline against itself (A/A) for the noise\n"
     "  soak    --soak CMD under the candidate for --duration D (e.g. 90s, 30m, 24h), then\n"
-    "          SIGTERM; its RSS sampled from /proc, growth per hour fitted by least squares\n"
+    "          SIGTERM to its process group; the group's RSS sampled from /proc, growth per\n"
+    "          hour fitted by least squares\n"
     "A phase whose command is not given is not run.\n"
     "\n"
     "  --baseline SPEC, --candidate SPEC   NAME (one of: %s)\n"
@@ -67,8 +68,9 @@ static const char help[] =
     "                  slower_pct = 10 conditional (wall time), slower_cpu_pct = 10\n"
     "                  conditional (user + system time), more_memory_pct = 20 conditional,\n"
     "                  test_failures_pct = 5 conditional, soak_growth_mb_per_hour = 1 no-go,\n"
-    "                  stress_peak_rss_mb = 100 off (the stress run's peak RSS)\n"
-    "  --runs N        bench rounds (default 10, at least 3)\n"
+    "                  stress_peak_rss_mb = 100 off (the stress run's peak RSS),\n"
+    "                  bench_rounds_missing = 0 conditional (rounds short of 5 compared)\n"
+    "  --runs N        bench rounds (default 10, at least 5)\n"
     "  --skip PHASE    leave phases out (smoke, leaks, stress, bench, soak; comma-separated)\n"
     "  --valgrind      the leaks phase under valgrind's memcheck (which then serves memory)\n"
     "  --report-md FILE, --report-json FILE   write the reports\n"
@@ -97,8 +99,13 @@ enum {
     K_FAILURES,
     K_SOAK,
     K_STRESS_RSS,
+    K_FEW_ROUNDS,
     K_N
 };
+
+/* --runs takes no fewer, and fewer rounds compared (failed runs dropped) are a reason of their
+ * own, "too few rounds to compare". */
+#define MIN_ROUNDS CLI_STATS_MIN_RUNS
 
 typedef struct criterion {
     const char *key;
@@ -117,6 +124,7 @@ static const criterion default_criteria[K_N] = {
     [K_FAILURES] = {"test_failures_pct", "%", 5, VAL_CONDITIONAL},
     [K_SOAK] = {"soak_growth_mb_per_hour", "MB/h", 1, VAL_NOGO},
     [K_STRESS_RSS] = {"stress_peak_rss_mb", "MB", 100, VAL_OFF},
+    [K_FEW_ROUNDS] = {"bench_rounds_missing", "", 0, VAL_CONDITIONAL},
 };
 
 /* "10%" but "1 MB/h". */
@@ -193,7 +201,8 @@ static int criteria_load(criterion c[K_N], const char *path) {
             rc = usage_error("%s:%u: unknown criterion '%.64s' (known: crashes, memory_errors, "
                              "leak_mb_per_hour, slower_pct, slower_cpu_pct, more_memory_pct, "
                              "test_failures_pct, "
-                             "soak_growth_mb_per_hour, stress_peak_rss_mb)",
+                             "soak_growth_mb_per_hour, stress_peak_rss_mb, "
+                             "bench_rounds_missing)",
                              path, line, key);
             break;
         }
@@ -294,21 +303,6 @@ static bool words_split(words *w, const char *s, char *err, size_t errlen) {
         return false;
     }
     return true;
-}
-
-/* True when prog names an executable: a path, or a name found in PATH. */
-static bool command_exists(const char *prog) {
-    if (strchr(prog, '/') != NULL) return access(prog, X_OK) == 0;
-    const char *path = getenv("PATH");
-    if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
-    char buf[4096];
-    for (const char *p = path;;) {
-        size_t l = strcspn(p, ":");
-        int w = snprintf(buf, sizeof buf, "%.*s%s%s", (int)l, p, l ? "/" : "", prog);
-        if (w > 0 && (size_t)w < sizeof buf && access(buf, X_OK) == 0) return true;
-        if (p[l] == '\0') return false;
-        p += l + 1;
-    }
 }
 
 /* words as a shell would need them written, for the lines that say what runs. */
@@ -889,7 +883,7 @@ static void compare(const double *a, const double *c, const double *a2, size_t n
     o->aa = o->base > 0 ? o->again / o->base : NAN;
     o->p = cli_mann_whitney(a, n, c, n, NULL);
     o->change_pct = o->base > 0 ? (o->cand / o->base - 1) * 100 : NAN;
-    o->noise_pct = fabs(o->aa - 1) * 100;
+    o->noise_pct = cli_aa_noise(o->aa, o->aa_lo, o->aa_hi) * 100;
     /* A difference counts when the runs tell the two apart (p < 0.05), the interval of the
      * ratio excludes 1, and it is larger than the baseline's difference from itself. */
     o->beyond_noise = o->p < 0.05 && (o->lo > 1 || o->hi < 1) && fabs(o->change_pct) > o->noise_pct;
@@ -1002,8 +996,11 @@ static bool phase_bench(validation *v, char *const *argv) {
         add_note(v, "bench: %u baseline runs failed (first: %s); the baseline itself is not sound",
                  failed[0] + failed[2] + crashed[0] + crashed[2], bhow);
     }
-    if (n < 3) {
-        add_note(v, "bench: only %zu rounds where every run succeeded; no comparison made", n);
+    if (n < MIN_ROUNDS) {
+        judge(v, K_FEW_ROUNDS, PH_BENCH, (double)(MIN_ROUNDS - n),
+              "bench: too few rounds to compare: %zu of %u rounds had every run succeed, %d are "
+              "needed before a difference can show; no comparison made",
+              n, v->runs, MIN_ROUNDS);
     } else {
         /* Wall time is what a user waits for (lock contention, sleeping shows there); CPU time
          * is what the work costs, and stays steady on a loaded machine. */
@@ -1049,33 +1046,11 @@ typedef struct soak_state {
     cli_progress pr;
 } soak_state;
 
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* VmRSS of pid in KiB, or -1. */
-static long proc_rss_kb(pid_t pid) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kb;
-}
-
 static void soak_tick(void *arg, bool ended) {
     soak_state *s = arg;
     if (ended || s->end.pid <= 0) return;
-    double now = mono_s() - s->t0;
-    long kb = proc_rss_kb(s->end.pid);
+    double now = cli_monotonic_s() - s->t0;
+    long kb = cli_child_rss_kb(&s->end);
     if (kb >= 0 && !s->termed) {
         if (s->n == s->cap) {
             size_t cap = s->cap ? s->cap * 2 : 256;
@@ -1094,11 +1069,11 @@ static void soak_tick(void *arg, bool ended) {
         cli_progress_update(&s->pr, false, "   %.0f/%.0f s, RSS %ld KiB", now, s->duration, kb);
     }
     if (!s->termed && now >= s->duration) {
-        kill(s->end.pid, SIGTERM);
+        cli_child_signal(&s->end, SIGTERM);
         s->termed = true;
         s->term_at = now;
     } else if (s->termed && !s->killed && now - s->term_at > 10) {
-        kill(s->end.pid, SIGKILL);
+        cli_child_signal(&s->end, SIGKILL);
         s->killed = true;
     }
 }
@@ -1148,13 +1123,14 @@ static bool phase_soak(validation *v, char *const *argv) {
     o.tick_ms = tick_ms;
     o.out_fd = fd;
     o.err_fd = fd;
+    o.own_group = true; /* the end's SIGTERM reaches what the command started, and RSS sums it */
     fflush(stdout);
-    s.t0 = mono_s();
+    s.t0 = cli_monotonic_s();
     int status = cli_child_spawn("validate", argv, env.v, &o, &s.end);
     cli_progress_done(&s.pr);
     close(fd);
     cli_env_free(&env);
-    double ran = mono_s() - s.t0;
+    double ran = cli_monotonic_s() - s.t0;
     int sig = s.end.pid != 0 && WIFSIGNALED(s.end.wstatus) ? WTERMSIG(s.end.wstatus) : 0;
     if (!(s.termed && (sig == SIGTERM || sig == SIGKILL)) && interrupted(sig)) {
         free(s.t);
@@ -1554,8 +1530,10 @@ int cmd_validate(int argc, char **argv) {
             report_json = val;
         else if (strcmp(opt, "--runs") == 0) {
             double n;
-            if (!parse_number(val, &n) || n != floor(n) || n < 3 || n > 10000)
-                rc = usage_error("--runs: '%s' is not a whole number from 3 to 10000", val);
+            if (!parse_number(val, &n) || n != floor(n) || n < MIN_ROUNDS || n > 10000)
+                rc = usage_error("--runs: '%s' is not a whole number from %d to 10000 (fewer "
+                                 "rounds can never show a difference)",
+                                 val, MIN_ROUNDS);
             else
                 v->runs = (unsigned)n;
         } else { /* --skip */
@@ -1582,16 +1560,21 @@ int cmd_validate(int argc, char **argv) {
         rc = usage_error("--baseline: %s", err);
     if (rc == VAL_GO && !cli_spec_check(v->candidate, err, sizeof err))
         rc = usage_error("--candidate: %s", err);
+    bool any = false;
+    for (int i = 0; i < PH_N; i++) any = any || (cmds[i] != NULL && !skip[i]);
     if (rc == VAL_GO && cmds[PH_SMOKE] == NULL && cmds[PH_BENCH] == NULL &&
         cmds[PH_STRESS] == NULL && cmds[PH_SOAK] == NULL)
         rc = usage_error("nothing to run: give --tests, --bench, --stress or --soak");
+    else if (rc == VAL_GO && !any)
+        rc = usage_error("nothing to run: --skip leaves no phase with a command (a verdict "
+                         "needs at least one)");
     if (rc == VAL_GO && (cmds[PH_SOAK] != NULL) != (duration != NULL))
         rc = usage_error(duration ? "--duration without --soak" : "--soak needs --duration");
     if (rc == VAL_GO && duration != NULL && !parse_duration(duration, &v->duration_s))
         rc = usage_error("--duration: '%s' is not a time such as 90s, 30m or 24h (at most 30 "
                          "days)",
                          duration);
-    if (rc == VAL_GO && v->valgrind && !command_exists("valgrind"))
+    if (rc == VAL_GO && v->valgrind && !cli_command_runnable("valgrind"))
         rc = usage_error("--valgrind: valgrind is not installed (not found in PATH)");
     if (rc == VAL_GO && criteria != NULL) rc = criteria_load(v->crit, criteria);
     words w[PH_N] = {{0}};
@@ -1600,8 +1583,11 @@ int cmd_validate(int argc, char **argv) {
         if (cmds[i] == NULL) continue;
         if (!words_split(&w[i], cmds[i], err, sizeof err))
             rc = usage_error("%s: %s", opt_of[i], err);
-        else if (!command_exists(w[i].argv[0]))
-            rc = usage_error("%s: '%s': command not found", opt_of[i], w[i].argv[0]);
+        else if (!cli_command_runnable(w[i].argv[0]))
+            rc = usage_error("%s: '%s': %s", opt_of[i], w[i].argv[0],
+                             strchr(w[i].argv[0], '/') != NULL || *w[i].argv[0] == '\0'
+                                 ? "not an executable file"
+                                 : "command not found");
     }
     for (int i = 0; i < PH_N && rc == VAL_GO; i++) {
         if (cmds[i] == NULL)
@@ -1619,23 +1605,13 @@ int cmd_validate(int argc, char **argv) {
         rc = usage_error("--report-md and --report-json name the same file '%s'", report_md);
     /* A report that cannot be written is found now, not after a 24-hour soak. */
     const char *reports[] = {report_md, report_json};
-    for (size_t i = 0; i < 2 && rc == VAL_GO; i++)
-        if (reports[i] != NULL && !force && access(reports[i], F_OK) == 0) {
-            cli_error("validate", "%s exists (--force replaces it)", reports[i]);
+    for (size_t i = 0; i < 2 && rc == VAL_GO; i++) {
+        char why[PATH_MAX + 160];
+        if (reports[i] != NULL && !cli_output_check(reports[i], force, why, sizeof why)) {
+            cli_error("validate", "%s", why);
             rc = VAL_FAILED;
-        } else if (reports[i] != NULL) {
-            char dir[PATH_MAX];
-            snprintf(dir, sizeof dir, "%s", reports[i]);
-            char *slash = strrchr(dir, '/');
-            if (slash == NULL)
-                snprintf(dir, sizeof dir, ".");
-            else
-                slash[slash == dir ? 1 : 0] = '\0';
-            if (access(dir, W_OK) != 0) {
-                cli_error("validate", "cannot write %s: %s: %s", reports[i], dir, strerror(errno));
-                rc = VAL_FAILED;
-            }
         }
+    }
     const char *tmp = getenv("TMPDIR");
     snprintf(v->workdir, sizeof v->workdir, "%s/alloy-validate.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (rc == VAL_GO && mkdtemp(v->workdir) == NULL) {
