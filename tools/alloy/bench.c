@@ -36,7 +36,6 @@
 #define MAX_SPECS 16
 #define MAX_THREADS 256
 #define MAX_MI_OPTIONS 32
-#define PROBE_TIMEOUT_S 30 /* seconds a child may take to report its backend */
 
 static const char help[] =
     "usage: alloy bench [--backend SPEC]... [--workload NAME]... [--threads LIST] [--runs N]\n"
@@ -428,17 +427,10 @@ typedef struct bench {
     int stop_sig; /* a run was ended by this signal from the user: stop */
 } bench;
 
-/* A terminal's ^C or ^\ reach the child too (cli_child_spawn has this process ignore them),
- * and a SIGTERM or SIGHUP sent to bench is passed on to it: a run one of these ended was
- * stopped by the user, the way a shell reads a child killed by SIGINT. */
-static bool stop_signal(int sig) {
-    return sig == SIGINT || sig == SIGQUIT || sig == SIGTERM || sig == SIGHUP;
-}
-
 static bool on_run(void *arg, unsigned round, unsigned rounds, size_t spec) {
     bench *b = arg;
     size_t i = (size_t)round * b->narms + spec;
-    if (i > 0 && stop_signal(b->res[i - 1].signal)) {
+    if (i > 0 && cli_run_stopped(b->res[i - 1].signal)) {
         b->stop_sig = b->res[i - 1].signal;
         return false;
     }
@@ -463,51 +455,37 @@ static bool probe(bench *b) {
     bool ok = true;
     for (size_t i = 0; i < b->o->nbe; i++) {
         backend *be = &b->o->be[i];
-        char *argv[] = {b->self, "bench", "--probe", NULL};
         cli_run_spec s = {be->spec, be->env};
-        cli_run_result r;
+        cli_probe pr;
         cli_progress_update(&b->pr, true, "alloy bench: loading %s", be->spec);
-        /* A library that hangs at load must not hang the bench. */
-        unsigned flags = CLI_RUN_CAPTURE | CLI_RUN_QUIET | CLI_RUN_TIMEOUT(PROBE_TIMEOUT_S);
-        if (!cli_run_once("bench", argv, &s, flags, &r)) {
+        if (!cli_probe_spec("bench", b->self, &s, &pr)) {
             cli_progress_done(&b->pr);
             cli_error("bench", "cannot run the probe for %s: %s", be->spec, strerror(errno));
             return false;
         }
-        js_doc d = {0};
-        char err[160], how[128];
-        bool parsed =
-            cli_run_ok(&r) && r.out != NULL && js_parse(&d, r.out, strlen(r.out), err, sizeof err);
-        if (!parsed) {
+        if (pr.state == CLI_PROBE_NO_ANSWER || pr.state == CLI_PROBE_CRASHED) {
             cli_progress_done(&b->pr);
-            cli_error("bench", "backend %s: the probe %s%s%s", be->spec,
-                      cli_run_describe(&r, how, sizeof how), r.err_line[0] ? ": " : "", r.err_line);
+            cli_error("bench", "backend %s: the probe %s%s%s", be->spec, pr.how,
+                      pr.err_line[0] ? ": " : "", pr.err_line);
             ok = false;
-        } else {
-            const char *name = js_str(d.root, "name"), *version = js_str(d.root, "version"),
-                       *library = js_str(d.root, "library");
-            snprintf(be->name, sizeof be->name, "%s", name ? name : "?");
-            snprintf(be->version, sizeof be->version, "%s", version ? version : "?");
-            snprintf(be->library, sizeof be->library, "%s", library ? library : "");
-            char want[64];
-            cli_spec_name(be->spec, want, sizeof want);
-            const char *path = cli_spec_path(be->spec);
-            if (strcmp(want, be->name) != 0 || (path != NULL && be->library[0] == '\0')) {
-                cli_progress_done(&b->pr);
-                if (b->o->all_backends) {
-                    cli_error("bench", "%s left out: it does not load here%s%s%s", be->spec,
-                              r.err_line[0] ? " (" : "", r.err_line, r.err_line[0] ? ")" : "");
-                    be->dropped = true;
-                } else {
-                    cli_error("bench", "backend %s did not load: the child ran %s %s%s%s%s%s",
-                              be->spec, be->name, be->version, be->library[0] ? " from " : "",
-                              be->library, r.err_line[0] ? "; it said: " : "", r.err_line);
-                    ok = false;
-                }
+            continue;
+        }
+        snprintf(be->name, sizeof be->name, "%s", pr.name);
+        snprintf(be->version, sizeof be->version, "%s", pr.version);
+        snprintf(be->library, sizeof be->library, "%s", pr.library);
+        if (pr.state == CLI_PROBE_OTHER) {
+            cli_progress_done(&b->pr);
+            if (b->o->all_backends) {
+                cli_error("bench", "%s left out: it does not load here%s%s%s", be->spec,
+                          pr.err_line[0] ? " (" : "", pr.err_line, pr.err_line[0] ? ")" : "");
+                be->dropped = true;
+            } else {
+                cli_error("bench", "backend %s did not load: the child ran %s %s%s%s%s%s", be->spec,
+                          be->name, be->version, be->library[0] ? " from " : "", be->library,
+                          pr.err_line[0] ? "; it said: " : "", pr.err_line);
+                ok = false;
             }
         }
-        js_free(&d);
-        cli_run_result_free(&r);
     }
     /* Close the gaps of the dropped ones; their env arrays move with them. */
     size_t k = 0;
@@ -543,7 +521,7 @@ static bool measure(bench *b, cell *c) {
     b->narms = n;
     bool ok = cli_run_interleaved("bench", argv, specs, n, rounds, flags, res, on_run, b);
     for (size_t i = 0; b->stop_sig == 0 && i < (size_t)rounds * n; i++)
-        if (stop_signal(res[i].signal)) b->stop_sig = res[i].signal;
+        if (cli_run_stopped(res[i].signal)) b->stop_sig = res[i].signal;
     if (b->stop_sig != 0) {
         cli_progress_done(&b->pr);
         cli_error("bench", "interrupted (%s): no results", strsignal(b->stop_sig));
@@ -815,18 +793,6 @@ static void print_table(const bench *b) {
 }
 
 /* ---- JSON --------------------------------------------------------------------------------- */
-
-static FILE *create(const char *path, bool force) {
-    int fd =
-        open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0644);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (f == NULL) {
-        cli_error("bench", "cannot create %s: %s%s", path, strerror(errno),
-                  errno == EEXIST ? " (--force replaces it)" : "");
-        if (fd >= 0) close(fd);
-    }
-    return f;
-}
 
 /* A number, or null when it is not finite (JSON has no NaN). */
 static void jval(FILE *f, double v) {
@@ -1145,7 +1111,7 @@ static void free_bench(bench *b) {
 /* Write one output file; false (with a message) on failure. */
 static bool output(const bench *b, const char *path, bool force,
                    bool (*write)(const bench *, FILE *)) {
-    FILE *f = create(path, force);
+    FILE *f = cli_output_open("bench", path, force);
     if (f == NULL) return false;
     bool ok = write(b, f);
     ok = fclose(f) == 0 && ok;
@@ -1163,12 +1129,10 @@ int cmd_bench(int argc, char **argv) {
     int rc = parse(&o, argc, argv, &done);
     if (rc != 0 || done) return rc;
     bench b = {.o = &o};
-    ssize_t k = readlink("/proc/self/exe", b.self, sizeof b.self - 1);
-    if (k <= 0 || (size_t)k >= sizeof b.self - 1) {
+    if (!cli_self_exe(b.self, sizeof b.self)) {
         cli_error("bench", "cannot find this program (/proc/self/exe)");
         return 1;
     }
-    b.self[k] = '\0';
     if (o.nbe == 0) {
         cli_error("bench", "no backend of this build can be loaded");
         return 1;

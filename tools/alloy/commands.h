@@ -13,6 +13,7 @@
 #ifndef ALLOY_TOOLS_COMMANDS_H
 #define ALLOY_TOOLS_COMMANDS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -38,6 +39,11 @@ extern const char *const cli_program;
 /* Print "alloy CMD: <message>; try 'alloy CMD --help'" on stderr as one line; returns 2.
  * cmd may be NULL for errors of the alloy command itself. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* cli_usage_error with a va_list, for a command whose usage status is not 2 (validate's 64):
+ * prints the same line and returns 2; the caller returns its own status. */
+int cli_vusage_error(const char *cmd, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Print "alloy CMD: <message>" on stderr as one line (a failure, not a usage error). */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -44,8 +44,13 @@ static void vline(const char *cmd, const char *fmt, va_list ap) {
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vline(cmd, fmt, ap);
+    int rc = cli_vusage_error(cmd, fmt, ap);
     va_end(ap);
+    return rc;
+}
+
+int cli_vusage_error(const char *cmd, const char *fmt, va_list ap) {
+    vline(cmd, fmt, ap);
     if (cmd != NULL)
         fprintf(stderr, "; try '%s %s --help'\n", cli_program, cmd);
     else

@@ -33,11 +33,19 @@ static bool is_file(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+bool cli_self_exe(char *buf, size_t n) {
+    ssize_t k = readlink("/proc/self/exe", buf, n - 1);
+    if (k <= 0 || (size_t)k >= n - 1) {
+        if (k > 0) errno = ENAMETOOLONG;
+        return false;
+    }
+    buf[k] = '\0';
+    return true;
+}
+
 /* The directory of this executable, without a trailing slash; false if unknown. */
 static bool self_dir(char *buf, size_t n) {
-    ssize_t k = readlink("/proc/self/exe", buf, n - 1);
-    if (k <= 0 || (size_t)k >= n - 1) return false;
-    buf[k] = '\0';
+    if (!cli_self_exe(buf, n)) return false;
     char *slash = strrchr(buf, '/');
     if (slash == NULL) return false;
     *slash = '\0';

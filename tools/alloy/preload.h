@@ -98,6 +98,9 @@ void cli_child_signal(const cli_child_end *end, int sig);
  * nothing could be read. */
 long cli_child_rss_kb(const cli_child_end *end);
 
+/* This program's own path (/proc/self/exe) into buf; false (errno) when unknown or too long. */
+bool cli_self_exe(char *buf, size_t n);
+
 /* CLOCK_MONOTONIC now, in seconds. */
 double cli_monotonic_s(void);
 

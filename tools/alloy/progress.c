@@ -3,18 +3,13 @@
 #define _GNU_SOURCE
 #include "progress.h"
 
+#include "preload.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void cli_progress_init(cli_progress *p, FILE *f, unsigned min_ms) {
     const char *term = getenv("TERM");
@@ -22,7 +17,7 @@ void cli_progress_init(cli_progress *p, FILE *f, unsigned min_ms) {
     p->active = isatty(fileno(f)) == 1 && !(term != NULL && strcmp(term, "dumb") == 0);
     p->shown = false;
     p->min_ms = min_ms;
-    p->start = now_s();
+    p->start = cli_monotonic_s();
     p->last = 0;
 }
 
@@ -31,7 +26,7 @@ bool cli_progress_active(const cli_progress *p) {
 }
 
 double cli_progress_elapsed(const cli_progress *p) {
-    return now_s() - p->start;
+    return cli_monotonic_s() - p->start;
 }
 
 /* Columns of the terminal on p->f, 80 when it does not say. */
@@ -43,7 +38,7 @@ static size_t columns(const cli_progress *p) {
 
 void cli_progress_update(cli_progress *p, bool force, const char *fmt, ...) {
     if (!p->active) return;
-    double t = now_s();
+    double t = cli_monotonic_s();
     if (!force && p->shown && (t - p->last) * 1000.0 < p->min_ms) return;
     char line[512];
     va_list ap;

@@ -3,6 +3,9 @@
 #define _GNU_SOURCE
 #include "runner.h"
 
+#include "commands.h"
+#include "json.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -127,7 +130,24 @@ bool cli_output_check(const char *path, bool force, char *err, size_t errlen) {
     return true;
 }
 
+FILE *cli_output_open(const char *cmd, const char *path, bool force) {
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0644);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        cli_error(cmd, "cannot write %s: %s%s", path, strerror(e),
+                  e == EEXIST ? " (--force replaces it)" : "");
+    }
+    return f;
+}
+
 /* ---- one run ----------------------------------------------------------------------------- */
+
+bool cli_run_stopped(int sig) {
+    return sig == SIGINT || sig == SIGQUIT || sig == SIGTERM || sig == SIGHUP;
+}
 
 bool cli_run_ok(const cli_run_result *r) {
     return r->exit_code == 0;
@@ -288,6 +308,40 @@ bool cli_run_once(const char *cmd, char *const argv[], const cli_run_spec *s, un
 void cli_run_result_free(cli_run_result *r) {
     free(r->out);
     r->out = NULL;
+}
+
+/* ---- what a spec loads ------------------------------------------------------------------- */
+
+bool cli_probe_spec(const char *cmd, const char *self, const cli_run_spec *s, cli_probe *p) {
+    *p = (cli_probe){.state = CLI_PROBE_NO_ANSWER};
+    char *argv[] = {(char *)self, "bench", "--probe", NULL};
+    cli_run_result r;
+    unsigned flags = CLI_RUN_CAPTURE | CLI_RUN_QUIET | CLI_RUN_TIMEOUT(CLI_PROBE_TIMEOUT_S);
+    if (!cli_run_once(cmd, argv, s, flags, &r)) return false;
+    cli_run_describe(&r, p->how, sizeof p->how);
+    snprintf(p->err_line, sizeof p->err_line, "%s", r.err_line);
+    js_doc d = {0};
+    char err[160];
+    if (r.signal != 0 && !r.timed_out && !cli_run_stopped(r.signal)) {
+        p->state = CLI_PROBE_CRASHED;
+    } else if (cli_run_ok(&r) && r.out != NULL &&
+               js_parse(&d, r.out, strlen(r.out), err, sizeof err) &&
+               js_str(d.root, "name") != NULL) {
+        const char *version = js_str(d.root, "version"), *library = js_str(d.root, "library");
+        snprintf(p->name, sizeof p->name, "%s", js_str(d.root, "name"));
+        snprintf(p->version, sizeof p->version, "%s", version ? version : "?");
+        snprintf(p->library, sizeof p->library, "%s", library ? library : "");
+        char want[64] = "";
+        if (s->spec != NULL) cli_spec_name(s->spec, want, sizeof want);
+        bool by_path = s->spec != NULL && cli_spec_path(s->spec) != NULL;
+        p->state =
+            (s->spec == NULL || strcmp(want, p->name) == 0) && (!by_path || p->library[0] != '\0')
+                ? CLI_PROBE_LOADED
+                : CLI_PROBE_OTHER;
+    }
+    js_free(&d);
+    cli_run_result_free(&r);
+    return true;
 }
 
 /* ---- many runs --------------------------------------------------------------------------- */

@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* ---- backend specs ----------------------------------------------------------------------- */
 
@@ -55,6 +56,11 @@ bool cli_command_runnable(const char *prog);
  * file is opened with O_NOFOLLOW) and is replaced only with force; its directory must exist
  * and be writable. False with a one-line reason in err. */
 bool cli_output_check(const char *path, bool force, char *err, size_t errlen);
+
+/* Open path to write a report (the file cli_output_check approved): created 0644, never
+ * through a symbolic link, an existing file replaced only with force. NULL, with one line on
+ * stderr prefixed "alloy CMD:", when it cannot be. */
+FILE *cli_output_open(const char *cmd, const char *path, bool force);
 
 /* ---- one run ----------------------------------------------------------------------------- */
 
@@ -91,6 +97,11 @@ typedef struct cli_run_result {
     bool timed_out;     /* CLI_RUN_TIMEOUT: killed for running too long */
 } cli_run_result;
 
+/* True when signal sig, ending a run, means the user stopped it: SIGINT, SIGQUIT (a terminal's
+ * ^C, ^\, passed on to the run's group), SIGTERM, SIGHUP (passed on to it), the way a shell
+ * reads a child killed by SIGINT. Any other signal is a crash. */
+bool cli_run_stopped(int sig);
+
 /* True when the run ended with exit status 0. */
 bool cli_run_ok(const cli_run_result *r);
 
@@ -110,6 +121,30 @@ bool cli_run_once(const char *cmd, char *const argv[], const cli_run_spec *s, un
 
 /* Release r->out. */
 void cli_run_result_free(cli_run_result *r);
+
+/* ---- what a spec loads ------------------------------------------------------------------- */
+
+/* liballoy falls back to its default backend when a spec's library does not load, so a
+ * command that must know what ran asks a child: this binary's hidden `bench --probe`, run
+ * under the spec, prints the backend's name, version and library file as JSON. */
+enum {
+    CLI_PROBE_LOADED,    /* the spec's backend (and, for NAME:PATH, a library file) answered */
+    CLI_PROBE_OTHER,     /* another backend answered: the spec fell back */
+    CLI_PROBE_CRASHED,   /* a signal (not the user's, not the time limit) ended the probe */
+    CLI_PROBE_NO_ANSWER, /* it failed, timed out, was stopped or printed no answer */
+};
+#define CLI_PROBE_TIMEOUT_S 30 /* seconds a probe may take (a library that hangs at load) */
+
+typedef struct cli_probe {
+    int state;                                 /* CLI_PROBE_* */
+    char name[64], version[64], library[4096]; /* the answer ("?" when a part is missing) */
+    char how[160];      /* how the probe ended, as cli_run_describe says it */
+    char err_line[256]; /* its last line on stderr (liballoy's warning of a fallback), or "" */
+} cli_probe;
+
+/* Probe s with self (this program's path, cli_self_exe). False only when the probe could not
+ * be set up (errno); the answer, or why there is none, is in p. */
+bool cli_probe_spec(const char *cmd, const char *self, const cli_run_spec *s, cli_probe *p);
 
 /* ---- many runs --------------------------------------------------------------------------- */
 

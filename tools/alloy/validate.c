@@ -144,10 +144,8 @@ static const char *action_name(int a) {
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s validate: ", cli_program);
-    vfprintf(stderr, fmt, ap);
+    cli_vusage_error("validate", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "; try '%s validate --help'\n", cli_program);
     return VAL_USAGE;
 }
 
@@ -494,16 +492,10 @@ static bool setup_failed(const char *what) {
     return false;
 }
 
-/* While a child runs, a terminal's ^C and ^\ reach it (validate ignores them, as
- * cli_child_spawn does), and a SIGTERM or SIGHUP sent to validate is passed on to it: a run that
- * one of these ended was stopped by the user, not crashed. */
-static bool stop_signal(int sig) {
-    return sig == SIGINT || sig == SIGQUIT || sig == SIGTERM || sig == SIGHUP;
-}
-
-/* A run the user stopped stops the validation, without a verdict. */
+/* A run the user stopped (cli_run_stopped: ^C, ^\, SIGTERM, SIGHUP, passed on to it) stops the
+ * validation, without a verdict. */
 static bool interrupted(int sig) {
-    if (!stop_signal(sig)) return false;
+    if (!cli_run_stopped(sig)) return false;
     cli_error("validate", "interrupted (%s): no verdict", strsignal(sig));
     return true;
 }
@@ -857,7 +849,7 @@ static bool bench_tick(void *arg, unsigned round, unsigned rounds, size_t spec) 
     static const char *const who[] = {"baseline", "candidate", "baseline again"};
     struct bench_progress *b = arg;
     size_t k = (size_t)round * 3 + spec;
-    if (k > 0 && stop_signal(b->res[k - 1].signal)) return false; /* the user stopped it */
+    if (k > 0 && cli_run_stopped(b->res[k - 1].signal)) return false; /* the user stopped it */
     cli_progress_update(&b->pr, false, "   round %u/%u: %s", round + 1, rounds, who[spec]);
     return true;
 }
@@ -929,7 +921,7 @@ static bool phase_bench(validation *v, char *const *argv) {
     cli_progress_done(&bp.pr);
     int stop = 0;
     for (size_t i = 0; i < total && stop == 0; i++)
-        if (stop_signal(res[i].signal)) stop = res[i].signal;
+        if (cli_run_stopped(res[i].signal)) stop = res[i].signal;
     if (!ok || stop != 0) {
         for (size_t i = 0; i < total; i++) cli_run_result_free(&res[i]);
         free(res);
@@ -1198,48 +1190,31 @@ static bool phase_soak(validation *v, char *const *argv) {
  * as written or the probe could not run. */
 static bool probe_spec(const char *role, const char *spec, char *what, size_t n) {
     char self[PATH_MAX];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (k <= 0) {
+    if (!cli_self_exe(self, sizeof self)) {
         cli_error("validate", "cannot find this program (/proc/self/exe): %s", strerror(errno));
         return false;
     }
-    self[k] = '\0';
-    char *argv[] = {self, "bench", "--probe", NULL};
     cli_run_spec s = {spec, NULL};
-    cli_run_result r;
-    if (!cli_run_once("validate", argv, &s, CLI_RUN_CAPTURE | CLI_RUN_QUIET | CLI_RUN_TIMEOUT(60),
-                      &r))
-        return setup_failed("the backend probe");
-    js_doc d = {0};
-    char err[160], want[64], how[160];
-    if (r.signal != 0 && !stop_signal(r.signal)) {
+    cli_probe pr;
+    if (!cli_probe_spec("validate", self, &s, &pr)) return setup_failed("the backend probe");
+    if (pr.state == CLI_PROBE_CRASHED) {
         /* A fallback would not crash: what crashed is the library asked for. The phases will
          * count its crashes. */
-        snprintf(what, n, "%s (not known: the probe was %s)", spec,
-                 cli_run_describe(&r, how, sizeof how));
-        cli_run_result_free(&r);
+        snprintf(what, n, "%s (not known: the probe was %s)", spec, pr.how);
         return true;
     }
-    bool ok =
-        cli_run_ok(&r) && r.out != NULL && js_parse(&d, r.out, strlen(r.out), err, sizeof err);
-    const char *name = ok ? js_str(d.root, "name") : NULL, *version = js_str(d.root, "version"),
-               *lib = js_str(d.root, "library");
-    if (!ok || name == NULL) {
-        cli_error("validate", "%s %s: the backend probe %s%s%s", role, spec,
-                  cli_run_describe(&r, how, sizeof how), r.err_line[0] ? ": " : "", r.err_line);
-        ok = false;
-    } else {
-        snprintf(what, n, "%s %s%s%s", name, version ? version : "?", lib && *lib ? " from " : "",
-                 lib ? lib : "");
-        cli_spec_name(spec, want, sizeof want);
-        ok = strcmp(want, name) == 0 && (cli_spec_path(spec) == NULL || (lib && *lib));
-        if (!ok)
-            cli_error("validate", "%s %s did not load: the child ran %s%s%s", role, spec, what,
-                      r.err_line[0] ? "; it said: " : "", r.err_line);
+    if (pr.state == CLI_PROBE_NO_ANSWER) {
+        cli_error("validate", "%s %s: the backend probe %s%s%s", role, spec, pr.how,
+                  pr.err_line[0] ? ": " : "", pr.err_line);
+        return false;
     }
-    js_free(&d);
-    cli_run_result_free(&r);
-    return ok;
+    snprintf(what, n, "%s %s%s%s", pr.name, pr.version, pr.library[0] ? " from " : "", pr.library);
+    if (pr.state == CLI_PROBE_OTHER) {
+        cli_error("validate", "%s %s did not load: the child ran %s%s%s", role, spec, what,
+                  pr.err_line[0] ? "; it said: " : "", pr.err_line);
+        return false;
+    }
+    return true;
 }
 
 /* ---- reports ----------------------------------------------------------------------------- */
@@ -1403,19 +1378,8 @@ static void write_json(FILE *f, const validation *v) {
 /* Create path (O_EXCL unless force, never through a symlink) and write a report into it. */
 static bool write_report(const char *path, bool force, const validation *v,
                          void (*writer)(FILE *, const validation *)) {
-    int fd =
-        open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0644);
-    if (fd < 0) {
-        cli_error("validate", "cannot write %s: %s%s", path, strerror(errno),
-                  errno == EEXIST ? " (--force replaces it)" : "");
-        return false;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        close(fd);
-        cli_error("validate", "cannot write %s: %s", path, strerror(errno));
-        return false;
-    }
+    FILE *f = cli_output_open("validate", path, force);
+    if (f == NULL) return false;
     writer(f, v);
     bool ok = fflush(f) == 0 && !ferror(f);
     if (fclose(f) != 0) ok = false;
