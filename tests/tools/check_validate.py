@@ -384,6 +384,20 @@ elif case == "usage":
                "not an executable file")
     usage_case(["--baseline", "libc", "--candidate", "libc", "--tests", "''"], "tests-empty",
                "not an executable file")
+    usage_case(["--baseline", "libc", "--candidate", "libc", *t, "--timeout", "0"], "timeout-0",
+               "--timeout: '0'")
+    # --timeout: a run still going is killed with what it started, and is a failed run (not a
+    # crash) that says it timed out.
+    marker = "35.%d" % os.getpid()
+    rc, d, out, err = validate("--baseline", "libc", "--candidate", "libc", "--stress",
+                               "sh -c 'sleep %s & wait' %s" % (marker, marker), "--timeout", "1")
+    fr = reasons(d, "test_failures_pct")
+    check("timeout-failed", rc == 1 and len(fr) == 1 and "timed out after 1 s" in fr[0]["text"]
+          and not reasons(d, "crashes"), "%d %s %s" % (rc, d and d["reasons"], err))
+    left = leftovers(marker)
+    check("timeout-group-ended", not left, str(left))
+    for pid in left:
+        os.kill(pid, 9)
     usage_case(["--baseline", "libc", "--candidate", "libc", *t, "--skip", "smoke,bogus"],
                "skip", "unknown phase 'bogus'")
     usage_case(["--baseline", "libc", "--candidate", "libc", *t, "--runs"], "no-value",

@@ -44,7 +44,7 @@ static const char help[] =
     "usage: alloy validate --baseline SPEC --candidate SPEC [--tests CMD] [--bench CMD]\n"
     "                      [--stress CMD] [--soak CMD --duration D] [--criteria FILE]\n"
     "                      [--runs N] [--skip PHASE[,PHASE...]] [--valgrind]\n"
-    "                      [--report-md FILE] [--report-json FILE] [--force]\n"
+    "                      [--timeout S] [--report-md FILE] [--report-json FILE] [--force]\n"
     "\n"
     "Take an allocator change through five phases and judge it GO, CONDITIONAL GO or NO-GO:\n"
     "  smoke   --tests CMD under the candidate: crashes, and failures from the exit status or\n"
@@ -71,6 +71,8 @@ static const char help[] =
     "                  stress_peak_rss_mb = 100 off (the stress run's peak RSS),\n"
     "                  bench_rounds_missing = 0 conditional (rounds short of 5 compared)\n"
     "  --runs N        bench rounds (default 10, at least 5)\n"
+    "  --timeout S     a run (not the soak) still going after S seconds is killed, with what it\n"
+    "                  started, and counts as a failed run (\"timed out after S s\")\n"
     "  --skip PHASE    leave phases out (smoke, leaks, stress, bench, soak; comma-separated)\n"
     "  --valgrind      the leaks phase under valgrind's memcheck (which then serves memory)\n"
     "  --report-md FILE, --report-json FILE   write the reports\n"
@@ -370,6 +372,7 @@ typedef struct validation {
     char notes[16][300];
     size_t nnotes;
     unsigned runs;
+    unsigned timeout; /* --timeout: seconds a run may take (not the soak); 0: no limit */
     bool valgrind;
     double duration_s;
     double smoke_wall_s; /* NAN until smoke ran cleanly */
@@ -417,8 +420,9 @@ __attribute__((format(printf, 5, 6))) static void judge(validation *v, int k, in
            unit_gap(c), c->unit);
 }
 
+/* A crash is a signal; a run --timeout killed failed instead ("timed out after S s"). */
 static bool is_crash(const cli_run_result *r) {
-    return r->signal != 0;
+    return r->signal != 0 && !r->timed_out;
 }
 
 /* Say what a phase runs before it runs. */
@@ -505,7 +509,8 @@ static bool interrupted(int sig) {
 static bool run_candidate(validation *v, int i, char *const *argv, cli_run_result *r, char *how) {
     phase_start(v, i, v->candidate, "", argv);
     cli_run_spec s = {v->candidate, NULL};
-    if (!cli_run_once("validate", argv, &s, CLI_RUN_CAPTURE | CLI_RUN_QUIET, r))
+    if (!cli_run_once("validate", argv, &s,
+                      CLI_RUN_CAPTURE | CLI_RUN_QUIET | CLI_RUN_TIMEOUT(v->timeout), r))
         return setup_failed(phase_names[i]);
     if (interrupted(r->signal)) {
         cli_run_result_free(r);
@@ -755,7 +760,8 @@ static bool phase_leaks(validation *v, char *const *argv) {
                 run_argv);
     cli_run_spec s = {v->candidate, v->valgrind ? NULL : debug_env};
     cli_run_result r;
-    bool ok = cli_run_once("validate", run_argv, &s, CLI_RUN_CAPTURE | CLI_RUN_QUIET, &r);
+    bool ok = cli_run_once("validate", run_argv, &s,
+                           CLI_RUN_CAPTURE | CLI_RUN_QUIET | CLI_RUN_TIMEOUT(v->timeout), &r);
     free(vargv);
     if (!ok) return setup_failed("leaks run");
     if (interrupted(r.signal)) {
@@ -916,8 +922,9 @@ static bool phase_bench(validation *v, char *const *argv) {
     }
     struct bench_progress bp = {.res = res};
     cli_progress_init(&bp.pr, stderr, 150);
-    bool ok = cli_run_interleaved("validate", argv, specs, 3, v->runs, CLI_RUN_QUIET, res,
-                                  bench_tick, &bp);
+    bool ok =
+        cli_run_interleaved("validate", argv, specs, 3, v->runs,
+                            CLI_RUN_QUIET | CLI_RUN_TIMEOUT(v->timeout), res, bench_tick, &bp);
     cli_progress_done(&bp.pr);
     int stop = 0;
     for (size_t i = 0; i < total && stop == 0; i++)
@@ -1452,8 +1459,9 @@ int cmd_validate(int argc, char **argv) {
             continue;
         }
         static const char *const takes[] = {
-            "--baseline", "--candidate", "--tests", "--bench", "--stress",    "--soak",
-            "--duration", "--criteria",  "--runs",  "--skip",  "--report-md", "--report-json"};
+            "--baseline",  "--candidate",   "--tests",    "--bench", "--stress",
+            "--soak",      "--duration",    "--criteria", "--runs",  "--skip",
+            "--report-md", "--report-json", "--timeout"};
         size_t t = 0, nt = sizeof takes / sizeof takes[0], l = 0;
         for (; t < nt; t++) {
             l = strlen(takes[t]);
@@ -1500,6 +1508,14 @@ int cmd_validate(int argc, char **argv) {
                                  val, MIN_ROUNDS);
             else
                 v->runs = (unsigned)n;
+        } else if (strcmp(opt, "--timeout") == 0) {
+            double n;
+            if (!parse_number(val, &n) || n != floor(n) || n < 1 || n > 86400)
+                rc = usage_error("--timeout: '%s' is not a whole number of seconds from 1 to "
+                                 "86400",
+                                 val);
+            else
+                v->timeout = (unsigned)n;
         } else { /* --skip */
             for (const char *p = val; *p;) {
                 size_t k = strcspn(p, ","), ph = 0;
