@@ -307,6 +307,9 @@ elif case == "criteria":
     bad("slower_pct = -5\n", "negative", "negative.criteria:1:")
     bad("# c\n\nslower_pct 10\n", "no-equals", "no-equals.criteria:3: expected 'NAME = LIMIT")
     bad("slower_pct = 10 maybe\n", "bad-action", "bad-action.criteria:1: slower_pct: action 'maybe'")
+    # Bytes from the file are escaped in the error line: no terminal escape gets through.
+    bad("\x1b]0;owned\x07 = 1\n", "escape-key", "unknown criterion '\\x1b]0;owned\\x07'")
+    bad("slower_pct = 1\x1b[31m\n", "escape-value", "slower_pct: '1\\x1b[31m'")
     usage_case(["--baseline", "libc", "--candidate", "libc", "--tests", VICTIM + " work 1",
                 "--criteria", os.path.join(WORK, "missing")], "missing-file", "missing")
     # A good file: comments, blank lines, an action turned off, every key.

@@ -172,10 +172,25 @@ static char *trim(char *s) {
 
 /* Read a criteria file into c (already holding the defaults). VAL_GO, or VAL_USAGE after one
  * line "alloy validate: FILE:LINE: what is wrong". */
+/* Up to 64 bytes of s for an error line, a control byte (a terminal escape, say) written as
+ * \xNN so that a criteria file cannot write to the terminal through validate; out holds 257. */
+static const char *shown(const char *s, char *out) {
+    size_t k = 0;
+    for (size_t i = 0; s[i] != '\0' && i < 64; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            k += (size_t)sprintf(out + k, "\\x%02x", c);
+        else
+            out[k++] = (char)c;
+    }
+    out[k] = '\0';
+    return out;
+}
+
 static int criteria_load(criterion c[K_N], const char *path) {
     FILE *f = fopen(path, "r");
     if (f == NULL) return usage_error("--criteria %s: %s", path, strerror(errno));
-    char buf[512];
+    char buf[512], esc[257];
     unsigned line = 0;
     int rc = VAL_GO;
     while (rc == VAL_GO && fgets(buf, sizeof buf, f) != NULL) {
@@ -198,12 +213,12 @@ static int criteria_load(criterion c[K_N], const char *path) {
         int k = 0;
         while (k < K_N && strcmp(c[k].key, key) != 0) k++;
         if (k == K_N) {
-            rc = usage_error("%s:%u: unknown criterion '%.64s' (known: crashes, memory_errors, "
+            rc = usage_error("%s:%u: unknown criterion '%s' (known: crashes, memory_errors, "
                              "leak_mb_per_hour, slower_pct, slower_cpu_pct, more_memory_pct, "
                              "test_failures_pct, "
                              "soak_growth_mb_per_hour, stress_peak_rss_mb, "
                              "bench_rounds_missing)",
-                             path, line, key);
+                             path, line, shown(key, esc));
             break;
         }
         char *word = rest + strcspn(rest, " \t");
@@ -213,7 +228,8 @@ static int criteria_load(criterion c[K_N], const char *path) {
         }
         double v;
         if (!parse_number(rest, &v)) {
-            rc = usage_error("%s:%u: %s: '%.64s' is not a number >= 0", path, line, key, rest);
+            rc = usage_error("%s:%u: %s: '%s' is not a number >= 0", path, line, key,
+                             shown(rest, esc));
             break;
         }
         c[k].limit = v;
@@ -224,8 +240,8 @@ static int criteria_load(criterion c[K_N], const char *path) {
         else if (strcmp(word, "off") == 0)
             c[k].action = VAL_OFF;
         else if (*word != '\0')
-            rc = usage_error("%s:%u: %s: action '%.64s' is not no-go, conditional or off", path,
-                             line, key, word);
+            rc = usage_error("%s:%u: %s: action '%s' is not no-go, conditional or off", path, line,
+                             key, shown(word, esc));
     }
     if (rc == VAL_GO && ferror(f)) rc = usage_error("--criteria %s: read error", path);
     fclose(f);
