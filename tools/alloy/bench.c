@@ -530,13 +530,13 @@ static bool measure(bench *b, cell *c) {
         cli_progress_done(&b->pr);
         cli_error("bench", "cannot run: %s", strerror(errno));
     }
-    if (!ok)
-        for (size_t i = 0; i < (size_t)rounds * n; i++) cli_run_result_free(&res[i]);
     for (size_t k = 0; ok && k < n; k++) {
         arm *a = &c->arms[k];
         a->res = malloc(rounds * sizeof *a->res);
         a->metric = malloc(4 * rounds * sizeof *a->metric);
         if (a->res == NULL || a->metric == NULL) {
+            cli_progress_done(&b->pr);
+            cli_error("bench", "out of memory");
             ok = false;
             break;
         }
@@ -570,9 +570,12 @@ static bool measure(bench *b, cell *c) {
                          x->err_line);
             }
             if (good) a->ok++;
-            cli_run_result_free(&a->res[r]);
+            cli_run_result_free(x); /* its output is read; a->res[r] keeps the figures */
+            a->res[r].out = NULL;
         }
     }
+    /* The outputs of runs not taken into an arm (stopped, or out of memory part-way). */
+    for (size_t i = 0; i < (size_t)rounds * n; i++) cli_run_result_free(&res[i]);
     free(res);
     if (ok && !summarize(b, c)) {
         cli_progress_done(&b->pr);
@@ -1083,8 +1086,9 @@ static bool build_cells(bench *b) {
             cell *c = &b->cells[b->ncells++];
             c->wl = wl;
             c->threads = th;
-            c->narms = narms;
+            /* narms only once arms exists: free_bench walks narms of a cell's arms. */
             if ((c->arms = calloc(narms, sizeof *c->arms)) == NULL) return false;
+            c->narms = narms;
             /* A B C ... A': the A/A arm last, as far from the baseline as any other. */
             for (size_t k = 0; k < narms; k++) {
                 c->arms[k].be = k < o->nbe ? k : 0;
