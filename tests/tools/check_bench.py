@@ -287,7 +287,8 @@ elif case == "usage":
                  ["--threads", "1,"], ["--runs", "0"], ["--runs", "abc"], ["--scale", "0"],
                  ["--workload", "nosuch"], ["--mi-option", "novalue"], ["--mi-option", "a-b=1"],
                  ["--json"], ["--bogus"], ["stray"], ["--"], ["--threads", "2", "--", "true"],
-                 ["--json", "x", "--html", "x"], ["--timeout", "0"]):
+                 ["--json", "x", "--html", "x"], ["--json", "x", "--html", "./x"],
+                 ["--timeout", "0"]):
         p = bench(*args)
         lines = p.stderr.splitlines()
         check(p.returncode == 2 and len(lines) == 1 and lines[0].startswith("alloy bench: ")

@@ -408,6 +408,9 @@ elif case == "usage":
     usage_case(["--baseline", "libc", "--candidate", "libc", *t, "stray"], "stray", "'stray'")
     usage_case(["--baseline", "libc", "--candidate", "libc", *t, "--report-md", "r",
                 "--report-json", "r"], "same-report", "the same file 'r'")
+    # The same file spelt two ways is still one file.
+    usage_case(["--baseline", "libc", "--candidate", "libc", *t, "--report-md", "r",
+                "--report-json", "./r"], "same-report-dot", "the same file 'r'")
     # Quoting: a word with a blank inside reaches the program as one argument.
     p = subprocess.run([ALLOY, "validate", "--baseline", "libc", "--candidate", "libc",
                         "--tests", "sh -c 'test \"$0\" = \"a b\"' \"a b\"", "--skip", "leaks"],

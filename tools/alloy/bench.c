@@ -354,7 +354,7 @@ static int parse(opts *o, int argc, char **argv, bool *done) {
     if (o->cmd != NULL && workload_opts)
         return cli_usage_error("bench", "--workload, --threads and --scale are for the built-in "
                                         "workloads, not for a command");
-    if (o->json != NULL && o->html != NULL && strcmp(o->json, o->html) == 0)
+    if (o->json != NULL && o->html != NULL && cli_same_output(o->json, o->html))
         return cli_usage_error("bench", "--json and --html name the same file");
     if (o->runs == 0) o->runs = o->cmd ? 10 : 5;
     if (o->scale == 0) o->scale = 1;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,30 @@ bool cli_output_check(const char *path, bool force, char *err, size_t errlen) {
         return false;
     }
     return true;
+}
+
+/* The real path of p's directory, then '/' and p's last component, into out (PATH_MAX). */
+static bool real_output(const char *p, char *out) {
+    char dir[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(p, '/'), *base = slash ? slash + 1 : p;
+    size_t dl = slash == NULL ? 0 : slash == p ? 1 : (size_t)(slash - p);
+    if (dl >= sizeof dir) return false;
+    if (dl == 0)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)dl, p);
+    if (realpath(dir, real) == NULL) return false;
+    int w = snprintf(out, PATH_MAX, "%s/%s", real, base);
+    return w > 0 && w < PATH_MAX;
+}
+
+bool cli_same_output(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char ra[PATH_MAX], rb[PATH_MAX];
+    if (real_output(a, ra) && real_output(b, rb)) return strcmp(ra, rb) == 0;
+    return strcmp(a, b) == 0;
 }
 
 FILE *cli_output_open(const char *cmd, const char *path, bool force) {

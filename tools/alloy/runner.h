@@ -57,6 +57,11 @@ bool cli_command_runnable(const char *prog);
  * and be writable. False with a one-line reason in err. */
 bool cli_output_check(const char *path, bool force, char *err, size_t errlen);
 
+/* True when paths a and b name the same file: the same device and inode when both exist,
+ * else the same real directory and the same last component ("r.json", "./r.json" and
+ * "d/../r.json" are one file). */
+bool cli_same_output(const char *a, const char *b);
+
 /* Open path to write a report (the file cli_output_check approved): created 0644, never
  * through a symbolic link, an existing file replaced only with force. NULL, with one line on
  * stderr prefixed "alloy CMD:", when it cannot be. */

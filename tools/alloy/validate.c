@@ -1597,7 +1597,7 @@ int cmd_validate(int argc, char **argv) {
         rc = VAL_FAILED;
     }
     if (rc == VAL_GO && report_md != NULL && report_json != NULL &&
-        strcmp(report_md, report_json) == 0)
+        cli_same_output(report_md, report_json))
         rc = usage_error("--report-md and --report-json name the same file '%s'", report_md);
     /* A report that cannot be written is found now, not after a 24-hour soak. */
     const char *reports[] = {report_md, report_json};
