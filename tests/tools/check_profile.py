@@ -204,6 +204,14 @@ elif case == "usage":
     check(p2.returncode == 1 and "--force" in p2.stderr, "an existing report is not replaced")
     p2 = subprocess.run([alloy, "report", *files, "-f", "-o", os.path.join(work, "twice.html")])
     check(p2.returncode == 0, "--force replaces it")
+    # A report that would be a symbolic link (dangling here) is refused before the program
+    # runs, --force or not: the profiler never writes through a link.
+    os.symlink(os.path.join(work, "elsewhere.html"), os.path.join(work, "linked.html"))
+    for extra in ([], ["--force"]):
+        p, files = profile("linked", [victim, "pool"], "--html", *extra)
+        check(p.returncode == 1 and "symbolic link" in p.stderr and not files and
+              not os.path.exists(os.path.join(work, "elsewhere.html")),
+              f"a linked report is refused before the run {extra} ({p.returncode} {p.stderr!r})")
     p = subprocess.run([alloy, "profile", "--", "/nonexistent/x"], capture_output=True, cwd=work)
     check(p.returncode == 127, "profile of a missing program: 127")
 elif case == "chromium":

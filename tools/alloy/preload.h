@@ -3,13 +3,15 @@
  * child's environment, running the child and mapping its end to an exit status.
  *
  * Shared by `alloy run`, `alloy profile` and the commands that run programs after them
- * (bench, validate). Nothing here prints except cli_child_run's "cannot run" line.
+ * (bench, validate), and the checks of the report files they write. Nothing here prints except
+ * cli_child_run's "cannot run" line and cli_output_open's error line.
  */
 #ifndef ALLOY_TOOLS_PRELOAD_H
 #define ALLOY_TOOLS_PRELOAD_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -97,6 +99,26 @@ void cli_child_signal(const cli_child_end *end, int sig);
  * started with own_group (a shell and the programs it started), else its own VmRSS; -1 when
  * nothing could be read. */
 long cli_child_rss_kb(const cli_child_end *end);
+
+/* ---- report files ------------------------------------------------------------------------ */
+
+/* Check, before any run, that a report can be written to path at the end: an existing path
+ * must be a regular file (a symbolic link or anything else is refused, even with force; the
+ * file is opened with O_NOFOLLOW) and is replaced only with force; its directory must exist
+ * and be writable. False with a one-line reason in err. */
+bool cli_output_check(const char *path, bool force, char *err, size_t errlen);
+
+/* True when paths a and b name the same file: the same device and inode when both exist,
+ * else the same real directory and the same last component ("r.json", "./r.json" and
+ * "d/../r.json" are one file). */
+bool cli_same_output(const char *a, const char *b);
+
+/* Open path to write a report (the file cli_output_check approved): created 0644, never
+ * through a symbolic link, an existing file replaced only with force. NULL, with one line on
+ * stderr prefixed "alloy CMD:", when it cannot be. */
+FILE *cli_output_open(const char *cmd, const char *path, bool force);
+
+/* ---- this program ------------------------------------------------------------------------ */
 
 /* This program's own path (/proc/self/exe) into buf; false (errno) when unknown or too long. */
 bool cli_self_exe(char *buf, size_t n);

@@ -195,9 +195,10 @@ int cmd_profile(int argc, char **argv) {
     char out[CLI_FMT_TEXT][4200];
     for (int k = CLI_FMT_HTML; k < CLI_FMT_TEXT; k++) {
         snprintf(out[k], sizeof out[k], "%s.%s", prefix, ext[k]);
-        if (want[k] && !force && access(out[k], F_OK) == 0) {
-            cli_error("profile", "%s exists (--force replaces it, -o picks another prefix)",
-                      out[k]);
+        char why[4400];
+        if (want[k] && !cli_output_check(out[k], force, why, sizeof why)) {
+            cli_error("profile", "%s%s", why,
+                      force || strstr(why, "exists (") == NULL ? "" : "; -o picks another prefix");
             return 1;
         }
     }

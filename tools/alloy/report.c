@@ -2,10 +2,10 @@
 /* report.c - alloy report: profile files (one process or a forked family) into any export. */
 #include "commands.h"
 #include "dashboard.h"
+#include "preload.h"
 #include "profdata.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,14 +59,7 @@ int cli_report_write(const char *cmd, const char *out, int fmt, bool force,
     }
     FILE *f = stdout;
     if (out != NULL) {
-        int fd = open(out, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL),
-                      0644);
-        if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-            cli_error(cmd, "cannot create %s: %s%s", out, strerror(errno),
-                      errno == EEXIST ? " (--force replaces it)" : "");
-            if (fd >= 0) close(fd);
-            return 1;
-        }
+        if ((f = cli_output_open(cmd, out, force)) == NULL) return 1;
     }
     bool ok = cli_dashboard_write(f, merged, procs, n, series);
     if (f != stdout) ok = (fclose(f) == 0) && ok;

@@ -3,12 +3,10 @@
 #define _GNU_SOURCE
 #include "runner.h"
 
-#include "commands.h"
 #include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,87 +83,6 @@ bool cli_command_runnable(const char *prog) {
         if (p[l] == '\0') return false;
         p += l + 1;
     }
-}
-
-bool cli_output_check(const char *path, bool force, char *err, size_t errlen) {
-    struct stat st;
-    if (lstat(path, &st) == 0) {
-        if (S_ISLNK(st.st_mode)) {
-            snprintf(err, errlen, "%s is a symbolic link (not followed, even with --force)", path);
-            return false;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            snprintf(err, errlen, "%s exists and is not a regular file", path);
-            return false;
-        }
-        if (!force) {
-            snprintf(err, errlen, "%s exists (--force replaces it)", path);
-            return false;
-        }
-    } else if (errno != ENOENT) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        return false;
-    }
-    char dir[4096];
-    int w = snprintf(dir, sizeof dir, "%s", path);
-    if (w < 0 || (size_t)w >= sizeof dir) {
-        snprintf(err, errlen, "cannot write %.200s...: path too long", path);
-        return false;
-    }
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else
-        slash[slash == dir ? 1 : 0] = '\0';
-    const char *why = NULL;
-    if (stat(dir, &st) != 0)
-        why = strerror(errno);
-    else if (!S_ISDIR(st.st_mode))
-        why = "not a directory";
-    else if (access(dir, W_OK | X_OK) != 0)
-        why = strerror(errno);
-    if (why != NULL) {
-        snprintf(err, errlen, "cannot write %s: %s: %s", path, dir, why);
-        return false;
-    }
-    return true;
-}
-
-/* The real path of p's directory, then '/' and p's last component, into out (PATH_MAX). */
-static bool real_output(const char *p, char *out) {
-    char dir[PATH_MAX], real[PATH_MAX];
-    const char *slash = strrchr(p, '/'), *base = slash ? slash + 1 : p;
-    size_t dl = slash == NULL ? 0 : slash == p ? 1 : (size_t)(slash - p);
-    if (dl >= sizeof dir) return false;
-    if (dl == 0)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)dl, p);
-    if (realpath(dir, real) == NULL) return false;
-    int w = snprintf(out, PATH_MAX, "%s/%s", real, base);
-    return w > 0 && w < PATH_MAX;
-}
-
-bool cli_same_output(const char *a, const char *b) {
-    struct stat sa, sb;
-    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
-        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    char ra[PATH_MAX], rb[PATH_MAX];
-    if (real_output(a, ra) && real_output(b, rb)) return strcmp(ra, rb) == 0;
-    return strcmp(a, b) == 0;
-}
-
-FILE *cli_output_open(const char *cmd, const char *path, bool force) {
-    int fd =
-        open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0644);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (f == NULL) {
-        int e = errno;
-        if (fd >= 0) close(fd);
-        cli_error(cmd, "cannot write %s: %s%s", path, strerror(e),
-                  e == EEXIST ? " (--force replaces it)" : "");
-    }
-    return f;
 }
 
 /* ---- one run ----------------------------------------------------------------------------- */

@@ -28,7 +28,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 
 /* ---- backend specs ----------------------------------------------------------------------- */
 
@@ -50,22 +49,6 @@ const char *cli_spec_path(const char *spec);
  * '/'), it must be a regular file this process may execute. An empty name or a directory is
  * not a command. */
 bool cli_command_runnable(const char *prog);
-
-/* Check, before any run, that a report can be written to path at the end: an existing path
- * must be a regular file (a symbolic link or anything else is refused, even with force; the
- * file is opened with O_NOFOLLOW) and is replaced only with force; its directory must exist
- * and be writable. False with a one-line reason in err. */
-bool cli_output_check(const char *path, bool force, char *err, size_t errlen);
-
-/* True when paths a and b name the same file: the same device and inode when both exist,
- * else the same real directory and the same last component ("r.json", "./r.json" and
- * "d/../r.json" are one file). */
-bool cli_same_output(const char *a, const char *b);
-
-/* Open path to write a report (the file cli_output_check approved): created 0644, never
- * through a symbolic link, an existing file replaced only with force. NULL, with one line on
- * stderr prefixed "alloy CMD:", when it cannot be. */
-FILE *cli_output_open(const char *cmd, const char *path, bool force);
 
 /* ---- one run ----------------------------------------------------------------------------- */
 
