@@ -52,8 +52,8 @@ static uint64_t tl_last_mono, tl_last_allocs, tl_last_frees;
 static uint64_t tl_start_mono;
 static double ema_alloc, ema_free;
 
-void alloy__pf_timeline_reset(void) {
-    pthread_mutex_lock(&tl_lock);
+/* With tl_lock held. */
+static void timeline_reset_locked(void) {
     __atomic_store_n(&tl_n, 0, __ATOMIC_RELAXED);
     tl_period = alloy__pf_cfg.o.timeline_ms;
     tl_skip = 1;
@@ -61,6 +61,11 @@ void alloy__pf_timeline_reset(void) {
     tl_last_mono = tl_start_mono = alloy__pf_mono_ns();
     tl_last_allocs = tl_last_frees = 0;
     ema_alloc = ema_free = 0;
+}
+
+void alloy__pf_timeline_reset(void) {
+    pthread_mutex_lock(&tl_lock);
+    timeline_reset_locked();
     pthread_mutex_unlock(&tl_lock);
 }
 
@@ -317,9 +322,10 @@ static void fork_parent(void) {
 }
 static void fork_child(void) {
     alloy__pf_fork_child_core();
+    /* The child's timeline starts at the fork; tl_lock is still held from fork_prepare (taking
+     * it again here, under the other fork handlers' locks, would invert their order). */
+    if (__atomic_load_n(&alloy__pf_running, __ATOMIC_RELAXED)) timeline_reset_locked();
     pthread_mutex_unlock(&tl_lock);
-    if (__atomic_load_n(&alloy__pf_running, __ATOMIC_RELAXED))
-        alloy__pf_timeline_reset(); /* the child's timeline starts at the fork */
     __atomic_store_n(&write_lock, 0, __ATOMIC_RELAXED);
     /* The profiler thread did not come along. */
     __atomic_store_n(&thread_state, 0, __ATOMIC_RELAXED);
