@@ -131,6 +131,9 @@ static inline bool alloy__boot_owns(const void *p) {
     return (uintptr_t)p - (uintptr_t)alloy__boot_buf < (uintptr_t)ALLOY__BOOT_SIZE;
 }
 ALLOY_HIDDEN size_t alloy__boot_usable(const void *p);
+/* Override builds' _exit and _Exit: write the profile ALLOY_PROFILE streams, if one is being
+ * written by this process (src/profile/stream.c). Async-signal-safe; nothing in a vfork child. */
+ALLOY_HIDDEN void alloy__pf_exit_write(void);
 
 /* Report err to the installed handler and errno; returns NULL for tail calls. */
 ALLOY_HIDDEN void *alloy__fail(int err, int handler_err);

@@ -127,11 +127,7 @@ OVERRIDE size_t malloc_usable_size(void *p) {
 
 /* _exit and _Exit end the process without atexit handlers or destructors: a profile started by
  * ALLOY_PROFILE is written first (nothing else happens), then the process ends as glibc's would.
- * glibc's exit() reaches its own _exit directly, not through these. alloy__pf_exit_write
- * (src/profile/stream.c) is async-signal-safe and does nothing in a vfork child or when
- * nothing is being profiled. */
-ALLOY_HIDDEN void alloy__pf_exit_write(void);
-
+ * glibc's exit() reaches its own _exit directly, not through these. */
 static _Noreturn void exit_now(int status) {
     alloy__pf_exit_write();
     for (;;) syscall(SYS_exit_group, status);

@@ -21,10 +21,6 @@ void cli_progress_init(cli_progress *p, FILE *f, unsigned min_ms) {
     p->last = 0;
 }
 
-bool cli_progress_active(const cli_progress *p) {
-    return p->active;
-}
-
 double cli_progress_elapsed(const cli_progress *p) {
     return cli_monotonic_s() - p->start;
 }

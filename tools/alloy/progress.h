@@ -33,9 +33,6 @@ typedef struct cli_progress {
  * Decides once whether f can show one (see above). */
 void cli_progress_init(cli_progress *p, FILE *f, unsigned min_ms);
 
-/* True when updates are shown (f is a terminal). */
-bool cli_progress_active(const cli_progress *p);
-
 /* Seconds since cli_progress_init. */
 double cli_progress_elapsed(const cli_progress *p);
 
